@@ -1,0 +1,142 @@
+"""The audit pipeline: record a student's functions, run them in a fresh process, judge the results.
+
+Three places, three levels of trust:
+- the student's kernel (untrusted): the hidden cell calls `audit(name)`, which only pickles the
+  graded functions by value (`record`);
+- the runner (`python -m autograder.runner`, untrusted, fresh): unpickles them and runs each
+  check's `collect` on hidden scenarios, saving plain data (floats, strings, tensors);
+- the judge (trusted: the grader's own process, or the kernel outside autograde): loads that data
+  with `weights_only=True` and runs each check's `judge`, which never calls student code.
+At autograde, `autograder.nbgrader_plugin.AuditedExecute` sets `AUDIT_DIR_ENV`, so the kernel
+only records and the grader judges; whatever the kernel did to itself cannot fake a pass.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cloudpickle
+import torch
+
+AUDIT_DIR_ENV = "COURSE_AUDIT_DIR"
+
+
+class AuditFailure(Exception):
+    """A check found a bug; the message is what the student reads."""
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str  # "ps01.zero_grad": the name the hidden cell passes to audit()
+    needs: tuple[str, ...]  # the student's names the check runs
+    collect: Callable[[dict, int], dict]  # runs student code on the scenario of a seed
+    judge: Callable[[dict, int], None]  # raises AuditFailure; never calls student code
+    seed: int  # the hidden seed used at grading
+    timeout: float = 60.0
+
+
+def checks() -> dict[str, Check]:
+    """Every registered check by name."""
+    from autograder import ps01
+
+    return {c.name: c for c in ps01.CHECKS}
+
+
+def record(check: Check, namespace: dict, folder: Path) -> None:
+    """Pickle, by value, the names `check` needs from the student's namespace into `folder`."""
+    found = {n: namespace[n] for n in check.needs if n in namespace}
+    with open(folder / f"{check.name}.pkl", "wb") as f:
+        cloudpickle.dump(found, f)
+
+
+def run_audits(folder: Path, names: list[str], seeds: dict[str, int] | None = None) -> dict[str, str | None]:
+    """Run the runner on what `record` left in `folder`, judge it; name -> failure message or None."""
+    registry = checks()
+    seeds = {n: (seeds or {}).get(n, registry[n].seed) for n in names}
+    todo = [n for n in dict.fromkeys(names) if (folder / f"{n}.pkl").exists()]
+    # Results go to a folder the student's kernel never saw, so it cannot plant a record there.
+    with tempfile.TemporaryDirectory(prefix="verdicts-") as d:
+        out = Path(d)
+        log = out / "runner.log"
+        if todo:
+            limit = sum(registry[n].timeout for n in todo) + 60
+            with open(log, "wb") as sink:
+                try:
+                    subprocess.run([sys.executable, "-m", "autograder.runner", str(folder), str(out),
+                                    *(f"{n}={seeds[n]}" for n in todo)],
+                                   stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                                   cwd=folder, timeout=limit, check=False)
+                except subprocess.TimeoutExpired:
+                    pass
+        return {n: verdict(registry[n], folder, out, seeds[n], log) for n in names}
+
+
+def verdict(check: Check, folder: Path, out: Path, seed: int, log: Path) -> str | None:
+    """Judge one check from the runner's record; the failure message, or None on a pass."""
+    if not (folder / f"{check.name}.pkl").exists():
+        return ("Nothing was recorded for this audit: the hidden cell did not run to its end. "
+                "Run your notebook top to bottom (Kernel > Restart & Run All) and fix the first error.")
+    path = out / f"{check.name}.pt"
+    if not path.exists():
+        tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
+        return (f"The audit process running your code for '{check.name}' ended without a result "
+                f"(it ran past {check.timeout:.0f} s, ran out of memory, or exited). "
+                f"Its last output:\n{tail}")
+    try:
+        rec = torch.load(path, weights_only=True)
+    except Exception as e:  # anything the runner wrote that is not plain data
+        return f"The audit could not read the results of your code ({type(e).__name__})."
+    return judged(check, rec, seed)
+
+
+def judged(check: Check, rec: dict, seed: int) -> str | None:
+    """The failure message for a runner's record, or None on a pass."""
+    if rec.get("error"):
+        return rec["error"]
+    try:
+        check.judge(rec, seed)
+    except AuditFailure as e:
+        return str(e)
+    except Exception as e:  # malformed data from the untrusted runner fails, never passes
+        return f"Your functions returned results the audit could not interpret ({type(e).__name__}: {e})."
+    return None
+
+
+def collect_safely(check: Check, fns: dict, seed: int) -> dict:
+    """Run `check.collect`, turning a missing name or a student's exception into a message."""
+    missing = [n for n in check.needs if n not in fns]
+    if missing:
+        return {"error": f"{', '.join(missing)} is not defined: run the cell that defines it "
+                         f"(and keep its name and signature as given)."}
+    try:
+        return check.collect(fns, seed)
+    except NotImplementedError:
+        return {"error": f"{' / '.join(check.needs)} still raises NotImplementedError: "
+                         f"replace `raise NotImplementedError()` with your code."}
+    except AuditFailure as e:
+        return {"error": str(e)}
+    except BaseException as e:  # a student's bug, reported with their own frames
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if "autograder" not in f.filename]
+        where = "".join(traceback.format_list(frames[-3:]))
+        return {"error": f"Your code raised {type(e).__name__}: {e}\n{where}".rstrip()}
+
+
+def audit(name: str) -> None:
+    """Hidden-cell entry point: audit the graded functions of the calling notebook for check `name`."""
+    check = checks()[name]
+    namespace = sys._getframe(1).f_globals
+    deferred = os.environ.get(AUDIT_DIR_ENV)
+    if deferred:
+        record(check, namespace, Path(deferred))
+        print(f"{name}: recorded for the grader, which runs this audit in a clean process.")
+        return
+    with tempfile.TemporaryDirectory(prefix="audit-") as d:
+        record(check, namespace, Path(d))
+        message = run_audits(Path(d), [name])[name]
+    if message:
+        raise AuditFailure(message)
+    print(f"{name}: passed")

@@ -1,0 +1,71 @@
+"""Run the real nbgrader on a course root and read grades back from its gradebook.
+
+Used by the demo and the mutant-matrix tests: a scratch course root (this repo's config and source
+notebooks), `nbgrader generate_assignment`, submissions written to submitted/, `nbgrader autograde`,
+then scores per grade cell from the gradebook and failure messages from the autograded notebooks.
+"""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook
+
+from autograder.notebooks import ROOT
+
+
+def nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run `nbgrader ARGS` in course root `root` with this Python; raise with its log if it fails."""
+    env = {k: v for k, v in os.environ.items() if k != "COURSE_DB_URL"}
+    # nbgrader runs `alembic` by name: this Python's scripts must come first on PATH.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+def scratch_course(root: Path, names: list[str]) -> Path:
+    """A fresh course root at `root` with this course's config and sources, assignments generated."""
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    for name in names:
+        shutil.copytree(ROOT / "source" / name, root / "source" / name)
+        nbgrader(root, "generate_assignment", name, "--force")
+    return root
+
+
+def submit(root: Path, name: str, student: str, nb: nbformat.NotebookNode) -> None:
+    folder = root / "submitted" / student / name
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / f"{name}.ipynb")
+
+
+def autograde(root: Path, name: str) -> subprocess.CompletedProcess:
+    """`nbgrader autograde` every submission of `name`, creating students as needed."""
+    return nbgrader(root, "autograde", name, "--create", "--force")
+
+
+def scores(root: Path, name: str) -> dict[str, dict[str, float]]:
+    """{student: {grade cell: score}} for assignment `name`, from the gradebook."""
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        return {sub.student.id: {g.name: float(g.score) for nb in sub.notebooks for g in nb.grades}
+                for sub in gb.find_assignment(name).submissions}
+
+
+def messages(root: Path, name: str, student: str) -> dict[str, str]:
+    """{grade cell: the error text it shows} in a student's autograded notebook."""
+    nb = nbformat.read(root / "autograded" / student / name / f"{name}.ipynb", as_version=4)
+    found = {}
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        errors = [f"{o.ename}: {o.evalue}" for o in cell.get("outputs", []) if o.output_type == "error"]
+        errors += [o.text for o in cell.get("outputs", []) if o.output_type == "stream" and o.name == "stderr"]
+        if grade_id and errors:
+            found[grade_id] = "\n".join(errors)
+    return found

@@ -1,0 +1,93 @@
+"""Instruments the runner hands to student code: an optimizer and a loss that log what happened.
+
+The log is plain data (event names, floats, cloned tensors), so the judge can read it safely.
+"""
+import gc
+import warnings
+
+import torch
+from torch import nn
+
+
+class Log:
+    """What a student's training code did, in order."""
+
+    def __init__(self):
+        self.events: list[str] = []  # "loss", "backward", "zero_grad", "step"
+        self.losses: list[float] = []  # every value loss_fn returned
+        self.sizes: list[int] = []  # the batch size of each of those calls
+        self.step_grads: list[dict] = []  # the gradients each optimizer.step() saw
+
+
+class RecordingSGD(torch.optim.SGD):
+    """Plain SGD that logs zero_grad/step calls and snapshots the gradients at step time."""
+
+    def __init__(self, model: nn.Module, lr: float, log: Log, **kwargs):
+        self.named = list(model.named_parameters())
+        self.log = log
+        super().__init__([p for _, p in self.named], lr=lr, **kwargs)
+
+    def zero_grad(self, set_to_none: bool = True):
+        self.log.events.append("zero_grad")
+        super().zero_grad(set_to_none)
+
+    def step(self, closure=None):
+        self.log.events.append("step")
+        self.log.step_grads.append(grads(self.named))
+        return super().step(closure)
+
+
+class RecordingLoss(nn.Module):
+    """Wraps a loss function; logs each value and batch size, and when backward reaches it."""
+
+    def __init__(self, loss_fn: nn.Module, log: Log):
+        super().__init__()
+        self.loss_fn = loss_fn
+        self.log = log
+
+    def forward(self, output, target):
+        loss = self.loss_fn(output, target)
+        self.log.events.append("loss")
+        self.log.losses.append(loss.item())
+        self.log.sizes.append(len(target))
+        if loss.requires_grad:
+            loss.register_hook(self._backward)
+        return loss
+
+    def _backward(self, grad):
+        self.log.events.append("backward")
+
+
+def params(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of every named parameter."""
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def grads(named) -> dict[str, torch.Tensor | None]:
+    """A copy of each parameter's .grad (None where there is none)."""
+    return {n: None if p.grad is None else p.grad.detach().clone() for n, p in named}
+
+
+def describe(value, depth: int = 0) -> dict:
+    """Plain-data description of a value a student returned: its exact type, and its number(s)."""
+    kind = type(value)
+    d = {"type": kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"}
+    if kind in (float, int, bool):
+        d["value"] = float(value)
+    elif isinstance(value, torch.Tensor):
+        d["value"] = float(value.detach().float().reshape(-1)[0]) if value.numel() else None
+        d["grad_fn"] = value.grad_fn is not None
+        d["shape"] = list(value.shape)
+    elif kind in (list, tuple) and depth == 0:
+        d["items"] = [describe(v, 1) for v in list(value)[:1000]]
+    elif kind is dict and depth == 0:
+        d["items"] = {str(k): describe(v, 1) for k, v in list(value.items())[:1000]}
+    return d
+
+
+def tensors_holding_graph() -> int:
+    """How many live tensors still reference an autograd graph (a leaked loss keeps one alive)."""
+    gc.collect()
+    with warnings.catch_warnings():  # isinstance() on some torch module proxies warns of deprecation
+        warnings.simplefilter("ignore")
+        return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor) and o.grad_fn is not None)

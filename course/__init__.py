@@ -1,0 +1,1 @@
+"""Student-facing helpers of the course (datasets, loaders, toy problems); no solutions."""

@@ -1,0 +1,48 @@
+"""Figures the lessons draw: loss curves, decision boundaries and learning-verification tables."""
+import matplotlib.pyplot as plt
+import torch
+
+
+def plot_losses(histories: dict[str, list[float]], title: str = "Training loss", log: bool = False):
+    """One curve per named history (loss per epoch); returns the Axes."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, history in histories.items():
+        ax.plot(range(1, len(history) + 1), history, marker="o", markersize=3, label=name)
+    ax.set(xlabel="epoch", ylabel="loss", title=title)
+    if log:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return ax
+
+
+@torch.no_grad()
+def plot_decision_boundary(model, x: torch.Tensor, y: torch.Tensor, title: str = "", ax=None):
+    """Shade where a 2-D binary classifier (one logit) says 1, with the data on top."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    lo, hi = x.min(0).values - 0.5, x.max(0).values + 0.5
+    gx, gy = torch.meshgrid(torch.linspace(lo[0], hi[0], 200), torch.linspace(lo[1], hi[1], 200), indexing="xy")
+    grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
+    was_training = model.training
+    model.eval()
+    z = model(grid).reshape(gx.shape) > 0
+    model.train(was_training)
+    ax.contourf(gx, gy, z.float(), levels=[-0.5, 0.5, 1.5], colors=["#dbe7f5", "#f8dcc8"])
+    labels = y.reshape(-1)
+    ax.scatter(*x[labels == 0].T, s=10, c="#1f5fa8", label="class 0")
+    ax.scatter(*x[labels == 1].T, s=10, c="#c4561d", label="class 1")
+    ax.set(title=title, xticks=[], yticks=[])
+    ax.legend(loc="lower right", fontsize=8)
+    return ax
+
+
+def verification_table(rows: dict[str, dict]) -> str:
+    """A Markdown table: one row per model, one column per learning-verification figure."""
+    columns = list(next(iter(rows.values())))
+    lines = ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, row in rows.items():
+        cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,29 @@
+"""nbgrader configuration of the course; the repo root is the course root."""
+import os
+
+c = get_config()  # noqa: F821 (nbgrader provides it)
+
+c.CourseDirectory.course_id = "training-loops"
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+# SQLite beside this file by default; set COURSE_DB_URL for a shared gradebook (e.g. PostgreSQL).
+c.CourseDirectory.db_url = os.environ.get(
+    "COURSE_DB_URL", "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db"))
+# Files students may leave beside a notebook that must not be copied into release/ or autograded/.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
+                            "checkpoints", "*.pt", "*.ckpt", ".hypothesis"]
+
+# Each cell gets two minutes; a cell that never ends is interrupted and scores zero.
+c.Execute.timeout = 120
+# Hidden audit cells are judged by the grader, outside the student's kernel (autograder.nbgrader_plugin).
+c.Autograde.autograde_preprocessors = [
+    "autograder.nbgrader_plugin.AuditedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# nbgrader scores a test cell 0 for any stderr output; a Python warning from correct code must not.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"(?m)^.*:\d+: \w*Warning: "

@@ -1,0 +1,63 @@
+"""Every ps01 hidden check, in process, under 20 seeds: the reference and the correct alternatives
+pass under all of them, and every mutant fails exactly the checks its matrix entry names, under all
+of them, with its message. A check whose outcome depends on the seed would make a flaky grade."""
+import io
+
+import nbformat
+import pytest
+import torch
+
+from autograder.audit import checks, collect_safely, judged
+from autograder.mutants import BLANK, code, mutants
+from autograder.nbgrader_plugin import audit_names
+from autograder.notebooks import namespace, source_path
+
+pytestmark = pytest.mark.ps01
+NAME = "ps01_training_loop"
+SEEDS = range(20)
+
+
+def audit_cells(name: str) -> dict[str, str]:
+    """{grade cell: check name} for every hidden audit cell of the source notebook."""
+    nb = nbformat.read(source_path(name), as_version=4)
+    return {c.metadata.nbgrader["grade_id"]: n for c in nb.cells for n in audit_names(c)}
+
+
+def roundtrip(rec: dict) -> dict:
+    """What the judge sees: the record as saved by the runner and loaded with weights_only=True."""
+    buffer = io.BytesIO()
+    torch.save(rec, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+def test_every_hidden_cell_runs_a_registered_check():
+    cells = audit_cells(NAME)
+    registry = checks()
+    assert len(cells) == 10
+    assert all(name in registry for name in cells.values())
+    assert sorted(cells.values()) == sorted(n for n in registry if n.startswith("ps01."))
+
+
+@pytest.mark.parametrize("mutant", [m for m in mutants(NAME) if m.name != BLANK], ids=lambda m: m.name)
+def test_check_outcomes_hold_under_20_seeds(mutant):
+    fns = namespace(NAME, code(NAME, mutant))
+    registry = checks()
+    wrong = []
+    for cell, name in audit_cells(NAME).items():
+        for seed in SEEDS:
+            message = judged(registry[name], roundtrip(collect_safely(registry[name], fns, seed)), seed)
+            if cell in mutant.fails:
+                if message is None or mutant.fails[cell] not in message:
+                    wrong.append(f"{cell} seed {seed}: should fail saying {mutant.fails[cell]!r}, got {message!r}")
+            elif message is not None:
+                wrong.append(f"{cell} seed {seed}: should pass, got {message!r}")
+    assert not wrong, f"{mutant.name} ({mutant.why}):\n" + "\n".join(wrong[:10])
+
+
+def test_a_mutant_edit_that_no_longer_applies_is_an_error():
+    from autograder.mutants import Mutant
+    stale = Mutant("stale", "an edit the reference no longer contains",
+                   edits={"train_step": [("optimizer.zero_grad(set_to_none=True)", "")]})
+    with pytest.raises(ValueError, match="exactly once"):
+        code(NAME, stale)
