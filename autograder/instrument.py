@@ -2,8 +2,7 @@
 
 The log is plain data (event names, floats, cloned tensors), so the judge can read it safely.
 """
-import gc
-import warnings
+import weakref
 
 import torch
 from torch import nn
@@ -17,6 +16,11 @@ class Log:
         self.losses: list[float] = []  # every value loss_fn returned
         self.sizes: list[int] = []  # the batch size of each of those calls
         self.step_grads: list[dict] = []  # the gradients each optimizer.step() saw
+        self.loss_refs: list[weakref.ref] = []  # each loss tensor, alive only while something holds it
+
+    def leaked(self) -> int:
+        """How many loss tensors (each holding its batch's autograd graph) are still alive."""
+        return sum(ref() is not None for ref in self.loss_refs)
 
 
 class RecordingSGD(torch.optim.SGD):
@@ -50,6 +54,7 @@ class RecordingLoss(nn.Module):
         self.log.events.append("loss")
         self.log.losses.append(loss.item())
         self.log.sizes.append(len(target))
+        self.log.loss_refs.append(weakref.ref(loss))
         if loss.requires_grad:
             loss.register_hook(self._backward)
         return loss
@@ -83,11 +88,3 @@ def describe(value, depth: int = 0) -> dict:
     elif kind is dict and depth == 0:
         d["items"] = {str(k): describe(v, 1) for k, v in list(value.items())[:1000]}
     return d
-
-
-def tensors_holding_graph() -> int:
-    """How many live tensors still reference an autograd graph (a leaked loss keeps one alive)."""
-    gc.collect()
-    with warnings.catch_warnings():  # isinstance() on some torch module proxies warns of deprecation
-        warnings.simplefilter("ignore")
-        return sum(1 for o in gc.get_objects() if isinstance(o, torch.Tensor) and o.grad_fn is not None)

@@ -11,8 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from autograder.audit import AuditFailure, Check
-from autograder.instrument import (Log, RecordingLoss, RecordingSGD, describe, grads, params,
-                                   tensors_holding_graph)
+from autograder.instrument import Log, RecordingLoss, RecordingSGD, describe, grads, params
 
 CONVERGENCE_FRACTION = 0.5  # the hidden problem's loss must fall by at least this much
 
@@ -155,14 +154,13 @@ def judge_zero_grad(rec: dict, seed: int) -> None:
 def collect_step_loss(fns: dict, seed: int) -> dict:
     model, x, y, lr = problem(seed, 24)
     log, opt, loss_fn = setup(model, lr)
-    graphs = tensors_holding_graph()
     returned, befores = [], []
     for xb, yb in batches(x, y, 8):
         befores.append(params(model))
         out = fns["train_step"](model, loss_fn, opt, xb, yb)
         returned.append(describe(out))
         del out
-    return {"returned": returned, "before": befores, "leaked": tensors_holding_graph() - graphs}
+    return {"returned": returned, "before": befores, "leaked": log.leaked()}
 
 
 def judge_step_loss(rec: dict, seed: int) -> None:
@@ -175,8 +173,8 @@ def judge_step_loss(rec: dict, seed: int) -> None:
                                f"before the update was {expected:.6g}. Return the loss of this batch, "
                                f"computed before optimizer.step(), as loss.item().")
     if rec["leaked"] > 0:
-        raise AuditFailure(f"After train_step returned, {rec['leaked']} tensor(s) still held an autograd graph: "
-                           f"something keeps the loss tensor alive (a global list of losses?). "
+        raise AuditFailure(f"After train_step returned, {rec['leaked']} loss tensor(s) were still alive, each holding "
+                           f"its batch's autograd graph: something keeps the loss tensor alive (a global list of losses?). "
                            f"Keep loss.item() instead, so each step's graph is freed.")
 
 

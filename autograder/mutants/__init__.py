@@ -21,6 +21,7 @@ class Mutant:
     why: str  # the bug, or the alternative style, in a few words
     edits: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # grade_id -> [(old, new)]
     fails: dict[str, str] = field(default_factory=dict)  # grade cell -> phrase in its failure message
+    tampers: bool = False  # attacks the kernel it runs in: only ever run inside nbgrader's kernel
 
 
 def mutants(name: str) -> list[Mutant]:

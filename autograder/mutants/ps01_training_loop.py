@@ -4,6 +4,9 @@ from autograder.mutants import BLANK, Mutant
 ZERO_GRAD = "    optimizer.zero_grad()\n"
 BACKWARD = "    loss.backward()\n"
 STEP = "    optimizer.step()\n"
+AUDIT_CELLS = ["audit_zero_grad", "audit_step_loss", "audit_every_parameter_learns", "audit_one_step_per_batch",
+               "audit_epoch_mean", "audit_fit_history", "audit_convergence", "audit_gradient_flow",
+               "audit_weight_change", "audit_loss_decrease"]
 
 MUTANTS = [
     Mutant("reference", "the instructor's solution"),
@@ -44,6 +47,10 @@ MUTANTS = [
                   "test_train_epoch": "must return a float", "audit_epoch_mean": "torch.Tensor",
                   "test_fit": "must be a float", "audit_fit_history": "torch.Tensor",
                   "test_xor_milestone": "requires grad"}),
+    Mutant("losses_kept_alive", "train_step keeps every loss tensor in a global list (a memory leak)",
+           edits={"train_step": [("def train_step(", "all_losses = []\n\n\ndef train_step("),
+                                 ("    return loss.item()", "    all_losses.append(loss)\n    return loss.item()")]},
+           fails={"audit_step_loss": "still alive"}),
     Mutant("unweighted_epoch_mean", "train_epoch averages batch losses, ignoring batch sizes",
            edits={"train_epoch": [("* len(yb)", ""), ("count += len(yb)", "count += 1")]},
            fails={"audit_epoch_mean": "plain average", "audit_fit_history": "sample-weighted"}),
@@ -56,6 +63,16 @@ MUTANTS = [
     Mutant("gradient_flow_l1", "gradient_flow reports the L1 norm",
            edits={"learning_helpers": [("p.grad.norm().item()", "p.grad.abs().sum().item()")]},
            fails={"test_learning_helpers": "is 5", "audit_gradient_flow": "L1 norm"}),
+    # Tampering: student code attacks its own kernel to fake a pass; the grader must not be fooled.
+    Mutant("tamper_fake_audit_module", "replaces the autograder module in its kernel with one that prints 'passed'",
+           edits={"train_step": [("def train_step(", "import sys, types\n"
+                                  "sys.modules['autograder'] = types.SimpleNamespace(audit=lambda name: print(name, 'passed'))\n\n\n"
+                                  "def train_step(")]},
+           fails={cell: "Nothing was recorded" for cell in AUDIT_CELLS}, tampers=True),
+    Mutant("tamper_allclose_no_zero_grad", "no zero_grad, and torch.allclose/torch.equal patched to always say True",
+           edits={"train_step": [(ZERO_GRAD, ""), ("def train_step(", "torch.allclose = lambda *a, **k: True\n"
+                                  "torch.equal = lambda *a, **k: True\n\n\ndef train_step(")]},
+           fails={"audit_zero_grad": "accumulate across steps", "audit_convergence": "decrease"}, tampers=True),
     # Correct alternatives: other valid styles keep full marks.
     Mutant("alt_set_to_none_false", "zero_grad(set_to_none=False): zeroed tensors instead of None",
            edits={"train_step": [("optimizer.zero_grad()", "optimizer.zero_grad(set_to_none=False)")]}),

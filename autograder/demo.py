@@ -1,0 +1,45 @@
+"""The grading demo: every sample submission of every assignment through `nbgrader autograde`.
+
+Builds a scratch course root (build/demo), generates each assignment from source/, submits the
+matrix (reference, blank release, buggy mutants, tampering and correct alternatives), autogrades,
+and prints each submission's score from the gradebook beside what the matrix says it must be.
+Exits 1 if any grade differs from the matrix.
+"""
+import sys
+import time
+
+from autograder import grading
+from autograder.mutants import expected_scores, grade_cells, mutants, submission
+from autograder.notebooks import ROOT, assignments
+
+
+def main() -> int:
+    names = assignments()
+    root = grading.scratch_course(ROOT / "build" / "demo", names)
+    wrong = 0
+    for name in names:
+        matrix = mutants(name)
+        for m in matrix:
+            grading.submit(root, name, m.name, submission(name, m, root))
+        start = time.perf_counter()
+        grading.autograde(root, name)
+        seconds = time.perf_counter() - start
+        got, points = grading.scores(root, name), grade_cells(name)
+        print(f"\n{name}: {len(matrix)} submissions autograded by nbgrader in {seconds:.0f} s "
+              f"({seconds / len(matrix):.1f} s each)")
+        print(f"{'submission':38} {'score':>7}  {'matrix':6}  cells lost")
+        for m in matrix:
+            expected = expected_scores(name, m)
+            ok = got[m.name] == expected
+            wrong += not ok
+            lost = [c for c, p in points.items() if got[m.name][c] < p]
+            shown = "none" if not lost else "all" if len(lost) == len(points) else ", ".join(lost)
+            total = f"{sum(got[m.name].values()):g}/{sum(points.values()):g}"
+            print(f"{m.name:38} {total:>7}  {'ok' if ok else 'WRONG':6}  {shown}")
+    print(f"\ngradebook: {root / 'gradebook.db'}; feedback-ready notebooks: {root / 'autograded'}")
+    print("every grade matches the matrix" if not wrong else f"{wrong} submission(s) differ from the matrix")
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
