@@ -72,7 +72,9 @@ MUTANTS = [
     Mutant("tamper_allclose_no_zero_grad", "no zero_grad, and torch.allclose/torch.equal patched to always say True",
            edits={"train_step": [(ZERO_GRAD, ""), ("def train_step(", "torch.allclose = lambda *a, **k: True\n"
                                   "torch.equal = lambda *a, **k: True\n\n\ndef train_step(")]},
-           fails={"audit_zero_grad": "accumulate across steps", "audit_convergence": "decrease"}, tampers=True),
+           # its own visible test uses torch.equal, so the patch fails it in the student's kernel
+           fails={"test_train_step": "did not change", "audit_zero_grad": "accumulate across steps",
+                  "audit_convergence": "decrease"}, tampers=True),
     # Correct alternatives: other valid styles keep full marks.
     Mutant("alt_set_to_none_false", "zero_grad(set_to_none=False): zeroed tensors instead of None",
            edits={"train_step": [("optimizer.zero_grad()", "optimizer.zero_grad(set_to_none=False)")]}),
