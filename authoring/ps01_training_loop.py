@@ -35,7 +35,7 @@ from IPython.display import Markdown, display
 from course.data import make_blobs, make_linearly_separable, make_loader, make_xor
 from course.plots import plot_decision_boundary, plot_losses, verification_table
 
-torch.manual_seed(0)
+torch.manual_seed(0);
 
 # %% [markdown]
 # ## 1. One training step

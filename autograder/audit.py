@@ -60,8 +60,8 @@ def run_audits(folder: Path, names: list[str], seeds: dict[str, int] | None = No
     todo = [n for n in dict.fromkeys(names) if (folder / f"{n}.pkl").exists()]
     # Results go to a folder the student's kernel never saw, so it cannot plant a record there.
     with tempfile.TemporaryDirectory(prefix="verdicts-") as d:
-        out = Path(d)
-        log = out / "runner.log"
+        out, log = Path(d) / "records", Path(d) / "runner.log"
+        out.mkdir()
         if todo:
             limit = sum(registry[n].timeout for n in todo) + 60
             with open(log, "wb") as sink:
@@ -95,9 +95,9 @@ def verdict(check: Check, folder: Path, out: Path, seed: int, log: Path) -> str 
 
 def judged(check: Check, rec: dict, seed: int) -> str | None:
     """The failure message for a runner's record, or None on a pass."""
-    if rec.get("error"):
-        return rec["error"]
     try:
+        if rec.get("error"):
+            return str(rec["error"])
         check.judge(rec, seed)
     except AuditFailure as e:
         return str(e)

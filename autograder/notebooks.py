@@ -38,6 +38,7 @@ def build(name: str) -> nbformat.NotebookNode:
     nb.metadata.pop("jupytext", None)
     nb.metadata["language_info"] = {"name": "python"}
     for i, cell in enumerate(nb.cells):
+        cell.metadata.pop("lines_to_next_cell", None)  # jupytext's spacing hint, noise in a notebook
         meta = cell.metadata.get("nbgrader")
         if meta is not None:
             solution = meta.get("solution", False)

@@ -1,11 +1,17 @@
-"""Untrusted half of the audit: a fresh process runs the student's functions on hidden scenarios.
+"""Untrusted half of the audit: fresh processes run the student's functions on hidden scenarios.
 
 Usage: python -m autograder.runner FOLDER OUT NAME=SEED ...
 Reads FOLDER/NAME.pkl (written by `audit.record`), writes OUT/NAME.pt: plain data only, which the
-judge loads with weights_only=True. Nothing here decides a grade.
+judge loads with weights_only=True. OUT is emptied first: it holds only what this process vetted. Nothing here decides a grade.
+This process imports torch once, then forks one child per check: student code runs only in the
+children, so what one check's code does to its process cannot reach another check, and each record
+is kept only if it comes from its own check's child.
 """
+import os
+import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 
 import cloudpickle
@@ -14,32 +20,82 @@ import torch
 from autograder.audit import AuditFailure, checks, collect_safely
 
 
+def warm_up() -> None:
+    """Pay torch's one-time costs (lazy imports, autograd start-up) here, once, not in every child."""
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    torch.nn.functional.cross_entropy(model(torch.zeros(4, 2)), torch.zeros(4, dtype=torch.long)).backward()
+    optimizer.step()
+
+
+def run_check(folder: Path, staging: Path, name: str, seed: int, timeout: float) -> None:
+    """The child's work: load the student's functions, collect, save the record to `staging`."""
+    def timed_out(*_):
+        raise AuditFailure(f"Your code did not finish within {timeout:.0f} s on the audit's "
+                           f"small problem: look for a loop that never ends.")
+
+    signal.signal(signal.SIGALRM, timed_out)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        with open(folder / f"{name}.pkl", "rb") as f:
+            fns = cloudpickle.load(f)
+    except Exception as e:
+        rec = {"error": f"Your functions could not be loaded in a fresh Python process "
+                        f"({type(e).__name__}: {e}). Define them in the notebook, using only "
+                        f"names the notebook defines or imports."}
+    else:
+        rec = collect_safely(checks()[name], fns, seed)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    torch.save(rec, staging / f"{name}.pt")
+
+
+def in_child(deadline: float, work) -> bool:
+    """Run `work()` in a forked child, killed at `deadline`; True if it exited cleanly."""
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            work()
+            code = 0
+        except BaseException:
+            code = 1
+        finally:
+            sys.stdout.flush()
+        os._exit(code)
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status) == 0
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return False
+
+
 def main(argv: list[str]) -> None:
     folder, out, *jobs = argv
+    folder, out = Path(folder), Path(out)
     torch.set_num_threads(1)  # the audit's sizes are tiny; threads only add start-up and noise
+    warm_up()
     registry = checks()
+    records = {}
     for job in jobs:
         name, seed = job.rsplit("=", 1)
-        check = registry[name]
-
-        def timed_out(*_):
-            raise AuditFailure(f"Your code did not finish within {check.timeout:.0f} s on the audit's "
-                               f"small problem: look for a loop that never ends.")
-
-        signal.signal(signal.SIGALRM, timed_out)
-        signal.setitimer(signal.ITIMER_REAL, check.timeout)
-        try:
-            with open(Path(folder) / f"{name}.pkl", "rb") as f:
-                fns = cloudpickle.load(f)
-        except Exception as e:
-            rec = {"error": f"Your functions could not be loaded in a fresh Python process "
-                            f"({type(e).__name__}: {e}). Define them in the notebook, using only "
-                            f"names the notebook defines or imports."}
-        else:
-            rec = collect_safely(check, fns, int(seed))
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        torch.save(rec, Path(out) / f"{name}.pt")
+        staging = out / f"staging-{name}"
+        shutil.rmtree(staging, ignore_errors=True)  # an earlier child may have planted one
+        staging.mkdir()
+        timeout = registry[name].timeout
+        # The child's own alarm reports a slow loop; the parent's deadline catches code that ignores it.
+        if in_child(time.monotonic() + timeout + 10, lambda: run_check(folder, staging, name, int(seed), timeout)):
+            path = staging / f"{name}.pt"
+            if path.exists():
+                records[name] = path.read_bytes()
+        shutil.rmtree(staging, ignore_errors=True)
+    # Only records that came from their own check's child survive; anything else written here goes.
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    for name, data in records.items():
+        (out / f"{name}.pt").write_bytes(data)
 
 
 if __name__ == "__main__":
