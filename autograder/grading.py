@@ -69,3 +69,9 @@ def messages(root: Path, name: str, student: str) -> dict[str, str]:
         if grade_id and errors:
             found[grade_id] = "\n".join(errors)
     return found
+
+
+def feedback(root: Path, name: str, student: str) -> str:
+    """The HTML feedback page `nbgrader generate_feedback` writes for one student."""
+    nbgrader(root, "generate_feedback", name, "--student", student, "--force")
+    return (root / "feedback" / student / name / f"{name}.html").read_text()

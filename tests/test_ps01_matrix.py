@@ -1,5 +1,8 @@
 """The ps01 mutant matrix through the real tools: `nbgrader generate_assignment`, then
 `nbgrader autograde` of every submission into a real gradebook, scores asserted cell by cell."""
+import html
+import re
+
 import pytest
 
 from autograder import grading
@@ -34,3 +37,12 @@ def test_the_gradebook_holds_every_submission(graded):
     assert sorted(scores) == sorted(m.name for m in MUTANTS)
     reference = scores["reference"]
     assert sum(reference.values()) == 29.0 and all(v > 0 for v in reference.values())
+
+
+def test_feedback_shows_the_verdict_and_no_test_logic(graded):
+    root, _ = graded
+    page = html.unescape(re.sub(r"<[^>]+>", "", grading.feedback(root, NAME, "no_zero_grad")))
+    assert "gradients accumulate across steps" in page
+    assert "Call optimizer.zero_grad() in train_step before loss.backward()" in page
+    assert 'audit("ps01.zero_grad")' in page, "the hidden cell shows as a single call"
+    assert "collect_zero_grad" not in page and "judge_zero_grad" not in page
