@@ -63,6 +63,13 @@ MUTANTS = [
     Mutant("gradient_flow_l1", "gradient_flow reports the L1 norm",
            edits={"learning_helpers": [("p.grad.norm().item()", "p.grad.abs().sum().item()")]},
            fails={"test_learning_helpers": "is 5", "audit_gradient_flow": "L1 norm"}),
+    Mutant("weight_change_signed_sum", "weight_change sums the signed differences instead of taking their L2 norm",
+           edits={"learning_helpers": [("(after[n] - before[n]).norm().item()", "(after[n] - before[n]).sum().item()")]},
+           fails={"test_learning_helpers": "should give", "audit_weight_change": "the L2 norm of after - before"}),
+    Mutant("loss_decrease_absolute", "loss_decrease returns first - last, not the fraction of the first",
+           edits={"learning_helpers": [("return (history[0] - history[-1]) / history[0]",
+                                        "return history[0] - history[-1]")]},
+           fails={"test_learning_helpers": "is 0.75", "audit_loss_decrease": "(first - last) / first"}),
     # Tampering: student code attacks its own kernel to fake a pass; the grader must not be fooled.
     Mutant("tamper_fake_audit_module", "replaces the autograder module in its kernel with one that prints 'passed'",
            edits={"train_step": [("def train_step(", "import sys, types\n"
