@@ -41,9 +41,9 @@ class Check:
 
 def checks() -> dict[str, Check]:
     """Every registered check by name."""
-    from autograder import ps01
+    from autograder import ps01, ps02
 
-    return {c.name: c for c in ps01.CHECKS}
+    return {c.name: c for module in (ps01, ps02) for c in module.CHECKS}
 
 
 def record(check: Check, namespace: dict, folder: Path) -> None:

@@ -16,6 +16,8 @@ class Log:
         self.losses: list[float] = []  # every value loss_fn returned
         self.sizes: list[int] = []  # the batch size of each of those calls
         self.step_grads: list[dict] = []  # the gradients each optimizer.step() saw
+        self.step_params: list[dict] = []  # the parameters each optimizer.step() started from
+        self.empty_at_backward: list[bool] = []  # were all gradients empty as each backward began?
         self.loss_refs: list[weakref.ref] = []  # each loss tensor, alive only while something holds it
 
     def leaked(self) -> int:
@@ -38,16 +40,19 @@ class RecordingSGD(torch.optim.SGD):
     def step(self, closure=None):
         self.log.events.append("step")
         self.log.step_grads.append(grads(self.named))
+        self.log.step_params.append(params(self.named))
         return super().step(closure)
 
 
 class RecordingLoss(nn.Module):
-    """Wraps a loss function; logs each value and batch size, and when backward reaches it."""
+    """Wraps a loss function; logs each value and batch size, and when backward reaches it
+    (with whether `model`'s gradients were all empty at that moment)."""
 
-    def __init__(self, loss_fn: nn.Module, log: Log):
+    def __init__(self, loss_fn: nn.Module, log: Log, model: nn.Module | None = None):
         super().__init__()
         self.loss_fn = loss_fn
         self.log = log
+        self.watched = [] if model is None else list(model.parameters())
 
     def forward(self, output, target):
         loss = self.loss_fn(output, target)
@@ -60,12 +65,14 @@ class RecordingLoss(nn.Module):
         return loss
 
     def _backward(self, grad):
+        # Runs as backward starts at the loss, before any parameter's .grad is touched.
         self.log.events.append("backward")
+        self.log.empty_at_backward.append(all(p.grad is None or not p.grad.any() for p in self.watched))
 
 
-def params(model: nn.Module) -> dict[str, torch.Tensor]:
-    """A detached copy of every named parameter."""
-    return {n: p.detach().clone() for n, p in model.named_parameters()}
+def params(named) -> dict[str, torch.Tensor]:
+    """A detached copy of each (name, parameter)."""
+    return {n: p.detach().clone() for n, p in named}
 
 
 def grads(named) -> dict[str, torch.Tensor | None]:

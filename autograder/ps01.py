@@ -11,99 +11,11 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from autograder.audit import AuditFailure, Check
-from autograder.instrument import Log, RecordingLoss, RecordingSGD, describe, grads, params
+from autograder.instrument import describe, grads, params
+from autograder.judging import close, empty, loaded, loss_and_grads, ordinal, require_float
+from autograder.problems import batches, blobs, mlp, problem, setup, uneven_loader
 
 CONVERGENCE_FRACTION = 0.5  # the hidden problem's loss must fall by at least this much
-
-
-# ---------------------------------------------------------------- hidden problems
-
-def mlp(seed: int, sizes: list[int]) -> nn.Sequential:
-    """An MLP with ReLUs between layers, initialised from `seed` without touching the global RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        layers = []
-        for a, b in zip(sizes, sizes[1:]):
-            layers += [nn.Linear(a, b), nn.ReLU()]
-        return nn.Sequential(*layers[:-1])
-
-
-def blobs(seed: int, n: int, n_features: int, n_classes: int, scale: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gaussian classes around random means (`scale` apart): learnable, never seen by the student."""
-    g = torch.Generator().manual_seed(seed)
-    means = scale * torch.randn(n_classes, n_features, generator=g)
-    y = (torch.arange(n) % n_classes)[torch.randperm(n, generator=g)]
-    return means[y] + torch.randn(n, n_features, generator=g), y
-
-
-def problem(seed: int, n: int) -> tuple[nn.Sequential, torch.Tensor, torch.Tensor, float]:
-    """A small classifier, its data and a learning rate, all varying with the seed."""
-    n_features, n_classes, hidden = 3 + seed % 5, 2 + seed % 3, 6 + seed % 7
-    x, y = blobs(seed + 1, n, n_features, n_classes)
-    return mlp(seed, [n_features, hidden, hidden, n_classes]), x, y, 0.05 + 0.01 * (seed % 5)
-
-
-def batches(x: torch.Tensor, y: torch.Tensor, size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    return list(zip(x.split(size), y.split(size)))
-
-
-def uneven_loader(seed: int) -> tuple[nn.Sequential, DataLoader, float]:
-    """Batches of 8 and a short last batch whose loss stands apart, so weighting matters."""
-    model, x, y, lr = problem(seed, 8 * (3 + seed % 3) + 2 + seed % 4)
-    y[-(2 + seed % 4):] = (y[-(2 + seed % 4):] + 1) % int(y.max() + 1)  # mislabelled tail: a higher loss
-    return model, DataLoader(TensorDataset(x, y), batch_size=8), lr
-
-
-def setup(model: nn.Module, lr: float) -> tuple[Log, RecordingSGD, RecordingLoss]:
-    log = Log()
-    return log, RecordingSGD(model, lr, log), RecordingLoss(nn.CrossEntropyLoss(), log)
-
-
-# ---------------------------------------------------------------- trusted helpers for judges
-
-def loaded(model: nn.Module, state: dict) -> nn.Module:
-    """`model` with the recorded parameter values (shapes checked by copy_)."""
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            p.copy_(state[n])
-    return model
-
-
-def loss_and_grads(model: nn.Module, state: dict, xb, yb) -> tuple[float, dict]:
-    model = loaded(model, state)
-    loss = nn.functional.cross_entropy(model(xb), yb)
-    named = list(model.named_parameters())
-    gs = torch.autograd.grad(loss, [p for _, p in named])
-    return loss.item(), {n: g for (n, _), g in zip(named, gs)}
-
-
-def close(a, b, rtol=1e-4, atol=1e-6) -> bool:
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(close(a[k], b[k], rtol, atol) for k in a)
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, torch.Tensor):
-        return a.shape == b.shape and torch.allclose(a, b, rtol=rtol, atol=atol)
-    return math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
-
-
-def empty(gs: dict) -> bool:
-    return all(g is None or not g.any() for g in gs.values())
-
-
-def ordinal(i: int) -> str:
-    return {1: "1st", 2: "2nd", 3: "3rd"}.get(i, f"{i}th")
-
-
-def require_float(d: dict, what: str) -> float:
-    """The number a student returned, or an AuditFailure saying the type is wrong."""
-    if d["type"] == "float":
-        return d["value"]
-    if d["type"] == "torch.Tensor":
-        graph = " that still carries the autograd graph" if d.get("grad_fn") else ""
-        raise AuditFailure(f"{what} returned a torch.Tensor{graph}, not a Python float. "
-                           f"Return loss.item(): a float lets PyTorch free the graph of every batch.")
-    raise AuditFailure(f"{what} returned a {d['type']}, not a Python float.")
 
 
 # ---------------------------------------------------------------- zero_grad
@@ -113,7 +25,7 @@ def collect_zero_grad(fns: dict, seed: int) -> dict:
     log, opt, loss_fn = setup(model, lr)
     calls = []
     for xb, yb in batches(x, y, 8):
-        start, before = len(log.events), params(model)
+        start, before = len(log.events), params(model.named_parameters())
         fns["train_step"](model, loss_fn, opt, xb, yb)
         calls.append({"before": before, "grads": grads(model.named_parameters()), "events": log.events[start:]})
     return {"calls": calls}
@@ -156,7 +68,7 @@ def collect_step_loss(fns: dict, seed: int) -> dict:
     log, opt, loss_fn = setup(model, lr)
     returned, befores = [], []
     for xb, yb in batches(x, y, 8):
-        befores.append(params(model))
+        befores.append(params(model.named_parameters()))
         out = fns["train_step"](model, loss_fn, opt, xb, yb)
         returned.append(describe(out))
         del out
@@ -185,10 +97,10 @@ def collect_learns(fns: dict, seed: int) -> dict:
     log, opt, loss_fn = setup(model, lr)
     calls = []
     for xb, yb in batches(x, y, 8):
-        start, steps, before = len(log.events), len(log.step_grads), params(model)
+        start, steps, before = len(log.events), len(log.step_grads), params(model.named_parameters())
         fns["train_step"](model, loss_fn, opt, xb, yb)
         calls.append({"events": log.events[start:], "step_grads": log.step_grads[steps:],
-                      "before": before, "after": params(model)})
+                      "before": before, "after": params(model.named_parameters())})
     return {"calls": calls}
 
 
@@ -325,7 +237,7 @@ def collect_convergence(fns: dict, seed: int) -> dict:
                         generator=torch.Generator().manual_seed(seed))
     log, opt, loss_fn = setup(model, 0.2)
     fns["fit"](model, loader, loss_fn, opt, 12)
-    return {"final": params(model)}
+    return {"final": params(model.named_parameters())}
 
 
 def judge_convergence(rec: dict, seed: int) -> None:

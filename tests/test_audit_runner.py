@@ -30,15 +30,19 @@ def loss_decrease(history):
 '''
 
 
+PS01_CHECKS = [name for name in checks() if name.startswith("ps01.")]
+
+
 def audit_all(fns: dict) -> dict[str, str | None]:
+    """Every ps01 check of `fns` through one real runner process."""
     with tempfile.TemporaryDirectory() as folder:
-        for check in checks().values():
-            record(check, fns, Path(folder))
-        return run_audits(Path(folder), list(checks()))
+        for name in PS01_CHECKS:
+            record(checks()[name], fns, Path(folder))
+        return run_audits(Path(folder), PS01_CHECKS)
 
 
 def test_reference_passes_every_check_through_the_runner():
-    assert audit_all(namespace(NAME)) == {name: None for name in checks()}
+    assert audit_all(namespace(NAME)) == {name: None for name in PS01_CHECKS}
 
 
 def test_a_forged_record_and_a_dying_check_fail_only_their_own_check():

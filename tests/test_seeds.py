@@ -1,19 +1,18 @@
-"""Every ps01 hidden check, in process, under 20 seeds: the reference and the correct alternatives
-pass under all of them, and every mutant fails exactly the checks its matrix entry names, under all
-of them, with its message. A check whose outcome depends on the seed would make a flaky grade."""
+"""Every hidden check, in process, under 20 seeds: the reference and the correct alternatives pass
+under all of them, and every mutant fails exactly the checks its matrix entry names, under all of
+them, with its message. A check whose outcome depends on the seed would make a flaky grade."""
 import io
 
 import nbformat
 import pytest
 import torch
+from conftest import ASSIGNMENTS, assignment_params
 
 from autograder.audit import checks, collect_safely, judged
-from autograder.mutants import BLANK, code, mutants
+from autograder.mutants import BLANK, Mutant, code, mutants
 from autograder.nbgrader_plugin import audit_names
 from autograder.notebooks import namespace, source_path
 
-pytestmark = pytest.mark.ps01
-NAME = "ps01_training_loop"
 SEEDS = range(20)
 
 
@@ -31,22 +30,22 @@ def roundtrip(rec: dict) -> dict:
     return torch.load(buffer, weights_only=True)
 
 
-def test_every_hidden_cell_runs_a_registered_check():
-    cells = audit_cells(NAME)
-    registry = checks()
-    assert len(cells) == 10
-    assert all(name in registry for name in cells.values())
-    assert sorted(cells.values()) == sorted(n for n in registry if n.startswith("ps01."))
+@pytest.mark.parametrize("name", assignment_params([(n,) for n in ASSIGNMENTS]))
+def test_hidden_cells_run_every_check_of_the_assignment_once(name):
+    cells = audit_cells(name)
+    prefix = name[:4] + "."
+    assert sorted(cells.values()) == sorted(n for n in checks() if n.startswith(prefix))
 
 
-@pytest.mark.parametrize("mutant", [m for m in mutants(NAME) if m.name != BLANK and not m.tampers], ids=lambda m: m.name)
-def test_check_outcomes_hold_under_20_seeds(mutant):
-    fns = namespace(NAME, code(NAME, mutant))
+@pytest.mark.parametrize("name, mutant", assignment_params(
+    [(n, m) for n in ASSIGNMENTS for m in mutants(n) if m.name != BLANK and not m.tampers]))
+def test_check_outcomes_hold_under_20_seeds(name, mutant):
+    fns = namespace(name, code(name, mutant))
     registry = checks()
     wrong = []
-    for cell, name in audit_cells(NAME).items():
+    for cell, check in audit_cells(name).items():
         for seed in SEEDS:
-            message = judged(registry[name], roundtrip(collect_safely(registry[name], fns, seed)), seed)
+            message = judged(registry[check], roundtrip(collect_safely(registry[check], fns, seed)), seed)
             if cell in mutant.fails:
                 if message is None or mutant.fails[cell] not in message:
                     wrong.append(f"{cell} seed {seed}: should fail saying {mutant.fails[cell]!r}, got {message!r}")
@@ -56,8 +55,7 @@ def test_check_outcomes_hold_under_20_seeds(mutant):
 
 
 def test_a_mutant_edit_that_no_longer_applies_is_an_error():
-    from autograder.mutants import Mutant
     stale = Mutant("stale", "an edit the reference no longer contains",
                    edits={"train_step": [("optimizer.zero_grad(set_to_none=True)", "")]})
     with pytest.raises(ValueError, match="exactly once"):
-        code(NAME, stale)
+        code("ps01_training_loop", stale)

@@ -1,0 +1,52 @@
+"""Trusted helpers for judges: recompute what correct code gives, compare, and phrase failures."""
+import math
+
+import torch
+from torch import nn
+
+from autograder.audit import AuditFailure
+
+
+def loaded(model: nn.Module, state: dict) -> nn.Module:
+    """`model` with the recorded parameter values (shapes checked by copy_)."""
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            p.copy_(state[n])
+    return model
+
+
+def loss_and_grads(model: nn.Module, state: dict, xb, yb) -> tuple[float, dict]:
+    model = loaded(model, state)
+    loss = nn.functional.cross_entropy(model(xb), yb)
+    named = list(model.named_parameters())
+    gs = torch.autograd.grad(loss, [p for _, p in named])
+    return loss.item(), {n: g for (n, _), g in zip(named, gs)}
+
+
+def close(a, b, rtol=1e-4, atol=1e-6) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(close(a[k], b[k], rtol, atol) for k in a)
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, torch.Tensor):
+        return a.shape == b.shape and torch.allclose(a, b, rtol=rtol, atol=atol)
+    return math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
+
+
+def empty(gs: dict) -> bool:
+    return all(g is None or not g.any() for g in gs.values())
+
+
+def ordinal(i: int) -> str:
+    return {1: "1st", 2: "2nd", 3: "3rd"}.get(i, f"{i}th")
+
+
+def require_float(d: dict, what: str) -> float:
+    """The number a student returned, or an AuditFailure saying the type is wrong."""
+    if d["type"] == "float":
+        return d["value"]
+    if d["type"] == "torch.Tensor":
+        graph = " that still carries the autograd graph" if d.get("grad_fn") else ""
+        raise AuditFailure(f"{what} returned a torch.Tensor{graph}, not a Python float. "
+                           f"Return loss.item(): a float lets PyTorch free the graph of every batch.")
+    raise AuditFailure(f"{what} returned a {d['type']}, not a Python float.")

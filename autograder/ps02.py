@@ -1,0 +1,152 @@
+"""Hidden audit checks for ps02_zero_grad_accumulation.
+
+One recorded run of `train_epoch_accumulated` on a loader with a short last micro-batch and a
+leftover window feeds four judges: the gradient at each step against the window's big batch, the
+step count, where the gradients were cleared, and the reported loss.
+"""
+import math
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from autograder.audit import AuditFailure, Check
+from autograder.instrument import describe
+from autograder.judging import close, empty, loaded, ordinal, require_float
+from autograder.problems import problem, setup
+
+
+def accumulation_case(seed: int) -> tuple[nn.Sequential, DataLoader, float, int]:
+    """A model, a loader of micro-batches of 8 (the last one short) and accum_steps leaving a tail."""
+    n_full, short = 8 + seed % 4, 2 + seed % 5
+    model, x, y, lr = problem(seed, 8 * n_full + short)
+    micro = n_full + 1
+    accum = next(a for a in (3, 4, 5) if micro % a)
+    return model, DataLoader(TensorDataset(x, y), batch_size=8), lr, accum
+
+
+def windows(loader: DataLoader, accum: int) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
+    micro = list(loader)
+    return [micro[i:i + accum] for i in range(0, len(micro), accum)]
+
+
+def collect_run(fns: dict, seed: int) -> dict:
+    model, loader, lr, accum = accumulation_case(seed)
+    log, opt, loss_fn = setup(model, lr)
+    out = fns["train_epoch_accumulated"](model, loader, loss_fn, opt, accum)
+    return {"returned": describe(out), "events": log.events, "losses": log.losses, "sizes": log.sizes,
+            "step_grads": log.step_grads, "step_params": log.step_params,
+            "empty_at_backward": log.empty_at_backward}
+
+
+def micro_grads(model: nn.Module, state: dict, window) -> list[dict]:
+    """The gradient of each micro-batch's mean loss, at the parameters the window's step started from."""
+    model = loaded(model, state)
+    named = list(model.named_parameters())
+    result = []
+    for xb, yb in window:
+        gs = torch.autograd.grad(nn.functional.cross_entropy(model(xb), yb), [p for _, p in named])
+        result.append({n: g for (n, _), g in zip(named, gs)})
+    return result
+
+
+def combine(gs: list[dict], weights: list[float]) -> dict:
+    return {n: sum(w * g[n] for w, g in zip(weights, gs)) for n in gs[0]}
+
+
+def judge_large_batch_gradient(rec: dict, seed: int) -> None:
+    model, loader, _, accum = accumulation_case(seed)
+    previous = None
+    for j, (window, got, state) in enumerate(zip(windows(loader, accum), rec["step_grads"], rec["step_params"]), 1):
+        gs = micro_grads(model, state, window)
+        sizes = [len(yb) for _, yb in window]
+        right = combine(gs, [s / sum(sizes) for s in sizes])
+        if close(got, right, rtol=1e-5):
+            previous = got
+            continue
+        m = len(window)
+        where = (f"At the {ordinal(j)} optimizer.step() (a window of {m} micro-batch{'es' if m > 1 else ''}"
+                 f" of sizes {sizes})")
+        if empty(got):
+            raise AuditFailure(f"{where} the gradients were empty: clear them at the start of a window, "
+                               f"before its backward passes, never between backward() and step().")
+        if close(got, combine(gs, [1.0] * m), rtol=1e-5):
+            raise AuditFailure(f"{where} the gradient was the sum of the micro-batch gradients, {m} times "
+                               f"too large: scale each micro-batch loss before backward() (by its share of "
+                               f"the window's samples, len(yb) / n_window).")
+        if close(got, combine(gs, [0.0] * (m - 1) + [sizes[-1] / sum(sizes)]), rtol=1e-5):
+            raise AuditFailure(f"{where} only the last micro-batch's gradient was left: zero_grad() ran "
+                               f"inside the micro-batch loop and erased the others. Clear the gradients "
+                               f"once, at the start of the window.")
+        if previous is not None and close(got, {n: previous[n] + right[n] for n in right}, rtol=1e-5):
+            raise AuditFailure(f"{where} the gradient still held the previous window's gradient: call "
+                               f"optimizer.zero_grad() at the start of every window.")
+        if close(got, combine(gs, [1.0 / accum] * m), rtol=1e-5):
+            raise AuditFailure(f"{where} each micro-batch loss was divided by accum_steps={accum}. That is "
+                               f"the big batch only when every window has accum_steps micro-batches of "
+                               f"equal size; weight each by len(yb) / (samples in the window) instead.")
+        if close(got, combine(gs, [1.0 / m] * m), rtol=1e-5):
+            raise AuditFailure(f"{where} every micro-batch got the same weight 1/{m}, but their sizes "
+                               f"differ: weight each micro-batch loss by len(yb) / (samples in the window).")
+        raise AuditFailure(f"{where} the gradient was not the gradient of the mean loss over the "
+                           f"window's samples (relative tolerance 1e-5).")
+
+
+def judge_steps_per_window(rec: dict, seed: int) -> None:
+    _, loader, _, accum = accumulation_case(seed)
+    n_micro, steps = len(loader), rec["events"].count("step")
+    expected = math.ceil(n_micro / accum)
+    if steps == expected:
+        return
+    if steps == n_micro // accum:
+        raise AuditFailure(f"{n_micro} micro-batches with accum_steps={accum} make {expected} windows, the "
+                           f"last one of {n_micro % accum}, but optimizer.step() ran {steps} times: the "
+                           f"leftover window was dropped. Step once more for it.")
+    if steps == n_micro:
+        raise AuditFailure(f"optimizer.step() ran after every micro-batch ({steps} times); it must run once "
+                           f"per window of accum_steps={accum} micro-batches ({expected} times here).")
+    raise AuditFailure(f"optimizer.step() ran {steps} times for {n_micro} micro-batches with "
+                       f"accum_steps={accum}; ceil({n_micro} / {accum}) = {expected} windows need {expected} steps.")
+
+
+def judge_zero_grad_at_window_start(rec: dict, seed: int) -> None:
+    _, loader, _, accum = accumulation_case(seed)
+    empty_at = rec["empty_at_backward"]
+    if len(empty_at) != len(loader):
+        raise AuditFailure(f"backward() reached the loss {len(empty_at)} times for {len(loader)} micro-batches: "
+                           f"call backward once per micro-batch, on the loss from loss_fn (scaled).")
+    for i, was_empty in enumerate(empty_at):
+        window, position = i // accum + 1, i % accum
+        if position == 0 and not was_empty:
+            raise AuditFailure(f"When the first backward of window {window} began, .grad still held an "
+                               f"earlier gradient: call optimizer.zero_grad() at the start of every window.")
+        if position > 0 and was_empty:
+            raise AuditFailure(f"When the backward of micro-batch {position + 1} of window {window} began, the "
+                               f"gradients had been cleared: zero_grad() sits inside the micro-batch loop. "
+                               f"Clear the gradients once per window, before its first backward.")
+
+
+def judge_epoch_loss(rec: dict, seed: int) -> None:
+    _, loader, _, _ = accumulation_case(seed)
+    value = require_float(rec["returned"], "train_epoch_accumulated")
+    losses, sizes = rec["losses"], rec["sizes"]
+    if len(losses) != len(loader):
+        raise AuditFailure(f"loss_fn was called {len(losses)} times for {len(loader)} micro-batches: "
+                           f"compute the loss of every micro-batch once.")
+    expected = sum(l * s for l, s in zip(losses, sizes)) / sum(sizes)
+    if close(value, expected, rtol=1e-5):
+        return
+    if value < expected / 1.5:
+        raise AuditFailure(f"train_epoch_accumulated returned {value:.6g}, but the micro-batch losses average "
+                           f"{expected:.6g} per sample: report the losses before scaling them for backward().")
+    raise AuditFailure(f"train_epoch_accumulated returned {value:.6g}; the per-sample mean of the "
+                       f"micro-batch losses is {expected:.6g} (weight each loss by len(yb)).")
+
+
+NEEDS = ("train_epoch_accumulated",)
+CHECKS = [
+    Check("ps02.large_batch_gradient", NEEDS, collect_run, judge_large_batch_gradient, seed=4201),
+    Check("ps02.steps_per_window", NEEDS, collect_run, judge_steps_per_window, seed=4202),
+    Check("ps02.zero_grad_at_window_start", NEEDS, collect_run, judge_zero_grad_at_window_start, seed=4203),
+    Check("ps02.accumulated_epoch_loss", NEEDS, collect_run, judge_epoch_loss, seed=4204),
+]

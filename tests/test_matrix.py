@@ -1,0 +1,56 @@
+"""Each assignment's mutant matrix through the real tools: `nbgrader generate_assignment`, then
+`nbgrader autograde` of every submission into a real gradebook, scores asserted cell by cell."""
+import html
+import re
+
+import pytest
+from conftest import ASSIGNMENTS, assignment_params
+
+from autograder import grading
+from autograder.mutants import expected_scores, mutants, submission
+
+TOTALS = {"ps01_training_loop": 29.0, "ps02_zero_grad_accumulation": 13.0}  # the README's table
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """Autograde an assignment's whole matrix once; (course root, {student: {cell: score}})."""
+    done = {}
+
+    def grade(name):
+        if name not in done:
+            root = grading.scratch_course(tmp_path_factory.mktemp(name), [name])
+            for m in mutants(name):
+                grading.submit(root, name, m.name, submission(name, m, root))
+            grading.autograde(root, name)
+            done[name] = root, grading.scores(root, name)
+        return done[name]
+    return grade
+
+
+@pytest.mark.parametrize("name, mutant", assignment_params([(n, m) for n in ASSIGNMENTS for m in mutants(n)]))
+def test_every_grade_cell_scores_exactly_as_the_matrix_says(graded, name, mutant):
+    root, scores = graded(name)
+    expected = expected_scores(name, mutant)
+    assert scores[mutant.name] == expected, mutant.why
+    shown = grading.messages(root, name, mutant.name)
+    for cell, phrase in mutant.fails.items():
+        assert phrase in shown.get(cell, ""), f"{cell} should say {phrase!r}; it shows {shown.get(cell)!r}"
+    assert set(shown) & set(expected) <= set(mutant.fails), "only the lost grade cells show errors"
+
+
+@pytest.mark.parametrize("name", assignment_params([(n,) for n in ASSIGNMENTS]))
+def test_the_gradebook_holds_every_submission(graded, name):
+    _, scores = graded(name)
+    assert sorted(scores) == sorted(m.name for m in mutants(name))
+    assert sum(scores["reference"].values()) == TOTALS[name]
+
+
+@pytest.mark.ps01
+def test_feedback_shows_the_verdict_and_no_test_logic(graded):
+    root, _ = graded("ps01_training_loop")
+    page = html.unescape(re.sub(r"<[^>]+>", "", grading.feedback(root, "ps01_training_loop", "no_zero_grad")))
+    assert "gradients accumulate across steps" in page
+    assert "Call optimizer.zero_grad() in train_step before loss.backward()" in page
+    assert 'audit("ps01.zero_grad")' in page, "the hidden cell shows as a single call"
+    assert "collect_zero_grad" not in page and "judge_zero_grad" not in page
