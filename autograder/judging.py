@@ -33,6 +33,12 @@ def close(a, b, rtol=1e-4, atol=1e-6) -> bool:
     return math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
 
 
+def epoch_means(losses: list[float], sizes: list[int]) -> tuple[float, float]:
+    """(sample-weighted mean, plain mean of batch means) of batch losses."""
+    weighted = sum(l * s for l, s in zip(losses, sizes, strict=True)) / sum(sizes)
+    return weighted, sum(losses) / len(losses)
+
+
 def empty(gs: dict) -> bool:
     return all(g is None or not g.any() for g in gs.values())
 

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from autograder.audit import AuditFailure, Check
 from autograder.instrument import describe, grads, params
-from autograder.judging import close, empty, loaded, loss_and_grads, ordinal, require_float
+from autograder.judging import close, empty, epoch_means, loaded, loss_and_grads, ordinal, require_float
 from autograder.problems import batches, blobs, mlp, problem, setup, uneven_loader
 
 CONVERGENCE_FRACTION = 0.5  # the hidden problem's loss must fall by at least this much
@@ -161,12 +161,6 @@ def collect_epoch_mean(fns: dict, seed: int) -> dict:
     log, opt, loss_fn = setup(model, lr)
     out = fns["train_epoch"](model, loader, loss_fn, opt)
     return {"returned": describe(out), "losses": log.losses, "sizes": log.sizes}
-
-
-def epoch_means(losses: list[float], sizes: list[int]) -> tuple[float, float]:
-    """(sample-weighted mean, plain mean of batch means) of one epoch's batch losses."""
-    weighted = sum(l * s for l, s in zip(losses, sizes, strict=True)) / sum(sizes)
-    return weighted, sum(losses) / len(losses)
 
 
 def judge_epoch_mean(rec: dict, seed: int) -> None:

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from autograder.audit import AuditFailure, Check
 from autograder.instrument import describe
-from autograder.judging import close, empty, loaded, ordinal, require_float
+from autograder.judging import close, empty, epoch_means, loss_and_grads, ordinal, require_float
 from autograder.problems import problem, setup
 
 
@@ -39,17 +39,6 @@ def collect_run(fns: dict, seed: int) -> dict:
             "empty_at_backward": log.empty_at_backward}
 
 
-def micro_grads(model: nn.Module, state: dict, window) -> list[dict]:
-    """The gradient of each micro-batch's mean loss, at the parameters the window's step started from."""
-    model = loaded(model, state)
-    named = list(model.named_parameters())
-    result = []
-    for xb, yb in window:
-        gs = torch.autograd.grad(nn.functional.cross_entropy(model(xb), yb), [p for _, p in named])
-        result.append({n: g for (n, _), g in zip(named, gs)})
-    return result
-
-
 def combine(gs: list[dict], weights: list[float]) -> dict:
     return {n: sum(w * g[n] for w, g in zip(weights, gs)) for n in gs[0]}
 
@@ -58,7 +47,7 @@ def judge_large_batch_gradient(rec: dict, seed: int) -> None:
     model, loader, _, accum = accumulation_case(seed)
     previous = None
     for j, (window, got, state) in enumerate(zip(windows(loader, accum), rec["step_grads"], rec["step_params"]), 1):
-        gs = micro_grads(model, state, window)
+        gs = [loss_and_grads(model, state, xb, yb)[1] for xb, yb in window]
         sizes = [len(yb) for _, yb in window]
         right = combine(gs, [s / sum(sizes) for s in sizes])
         if close(got, right, rtol=1e-5):
@@ -133,7 +122,7 @@ def judge_epoch_loss(rec: dict, seed: int) -> None:
     if len(losses) != len(loader):
         raise AuditFailure(f"loss_fn was called {len(losses)} times for {len(loader)} micro-batches: "
                            f"compute the loss of every micro-batch once.")
-    expected = sum(l * s for l, s in zip(losses, sizes)) / sum(sizes)
+    expected, _ = epoch_means(losses, sizes)
     if close(value, expected, rtol=1e-5):
         return
     if value < expected / 1.5:
