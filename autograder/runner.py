@@ -2,7 +2,7 @@
 
 Usage: python -m autograder.runner FOLDER OUT NAME=SEED ...
 Reads FOLDER/NAME.pkl (written by `audit.record`), writes OUT/NAME.pt: plain data only, which the
-judge loads with weights_only=True. OUT is emptied first: it holds only what this process vetted. Nothing here decides a grade.
+judge loads with weights_only=True. Nothing here decides a grade.
 This process imports torch once, then forks one child per check: student code runs only in the
 children, so what one check's code does to its process cannot reach another check, and each record
 is kept only if it comes from its own check's child.

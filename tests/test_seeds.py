@@ -3,23 +3,15 @@ under all of them, and every mutant fails exactly the checks its matrix entry na
 them, with its message. A check whose outcome depends on the seed would make a flaky grade."""
 import io
 
-import nbformat
 import pytest
 import torch
 from conftest import ASSIGNMENTS, assignment_params
 
 from autograder.audit import checks, collect_safely, judged
-from autograder.mutants import BLANK, Mutant, code, mutants
-from autograder.nbgrader_plugin import audit_names
-from autograder.notebooks import namespace, source_path
+from autograder.mutants import BLANK, Mutant, audit_cells, code, mutants
+from autograder.notebooks import namespace
 
 SEEDS = range(20)
-
-
-def audit_cells(name: str) -> dict[str, str]:
-    """{grade cell: check name} for every hidden audit cell of the source notebook."""
-    nb = nbformat.read(source_path(name), as_version=4)
-    return {c.metadata.nbgrader["grade_id"]: n for c in nb.cells for n in audit_names(c)}
 
 
 def roundtrip(rec: dict) -> dict:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import nbformat
 
+from autograder.nbgrader_plugin import audit_names
 from autograder.notebooks import ROOT, fill, release_path, solutions, source_path
 
 BLANK = "blank"
@@ -61,3 +62,9 @@ def expected_scores(name: str, mutant: Mutant) -> dict[str, float]:
     if unknown:
         raise ValueError(f"mutant {mutant.name} names cells that do not exist: {sorted(unknown)}")
     return {cell: 0.0 if cell in mutant.fails else points for cell, points in cells.items()}
+
+
+def audit_cells(name: str) -> dict[str, str]:
+    """{grade cell: check name} for every hidden audit cell of the source notebook."""
+    nb = nbformat.read(source_path(name), as_version=4)
+    return {c.metadata.nbgrader["grade_id"]: check for c in nb.cells for check in audit_names(c)}

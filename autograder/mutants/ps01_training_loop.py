@@ -1,24 +1,16 @@
 """The ps01_training_loop matrix: each bug students make, and other correct styles."""
-from autograder.mutants import BLANK, Mutant
+from autograder.mutants import BLANK, Mutant, audit_cells, grade_cells
+
+NAME = "ps01_training_loop"
 
 ZERO_GRAD = "    optimizer.zero_grad()\n"
 BACKWARD = "    loss.backward()\n"
 STEP = "    optimizer.step()\n"
-AUDIT_CELLS = ["audit_zero_grad", "audit_step_loss", "audit_every_parameter_learns", "audit_one_step_per_batch",
-               "audit_epoch_mean", "audit_fit_history", "audit_convergence", "audit_gradient_flow",
-               "audit_weight_change", "audit_loss_decrease"]
 
 MUTANTS = [
     Mutant("reference", "the instructor's solution"),
-    Mutant(BLANK, "the release notebook, nothing filled in", fails={
-        "test_train_step": "NotImplementedError", "audit_zero_grad": "NotImplementedError",
-        "audit_step_loss": "NotImplementedError", "audit_every_parameter_learns": "NotImplementedError",
-        "test_train_epoch": "NotImplementedError", "audit_one_step_per_batch": "NotImplementedError",
-        "audit_epoch_mean": "NotImplementedError", "test_fit": "NotImplementedError",
-        "audit_fit_history": "NotImplementedError", "audit_convergence": "NotImplementedError",
-        "test_learning_helpers": "NotImplementedError", "audit_gradient_flow": "NotImplementedError",
-        "audit_weight_change": "NotImplementedError", "audit_loss_decrease": "NotImplementedError",
-        "test_xor_milestone": "NotImplementedError"}),
+    Mutant(BLANK, "the release notebook, nothing filled in",
+           fails={cell: "NotImplementedError" for cell in grade_cells(NAME)}),
     Mutant("no_zero_grad", "optimizer.zero_grad() left out",
            edits={"train_step": [(ZERO_GRAD, "")]},
            fails={"audit_zero_grad": "accumulate across steps", "audit_convergence": "decrease"}),
@@ -75,7 +67,7 @@ MUTANTS = [
            edits={"train_step": [("def train_step(", "import sys, types\n"
                                   "sys.modules['autograder'] = types.SimpleNamespace(audit=lambda name: print(name, 'passed'))\n\n\n"
                                   "def train_step(")]},
-           fails={cell: "Nothing was recorded" for cell in AUDIT_CELLS}, tampers=True),
+           fails={cell: "Nothing was recorded" for cell in audit_cells(NAME)}, tampers=True),
     Mutant("tamper_allclose_no_zero_grad", "no zero_grad, and torch.allclose/torch.equal patched to always say True",
            edits={"train_step": [(ZERO_GRAD, ""), ("def train_step(", "torch.allclose = lambda *a, **k: True\n"
                                   "torch.equal = lambda *a, **k: True\n\n\ndef train_step(")]},

@@ -1,18 +1,18 @@
 """The ps02_zero_grad_accumulation matrix: each accumulation bug students make, and other correct styles."""
-from autograder.mutants import BLANK, Mutant
+from autograder.mutants import BLANK, Mutant, grade_cells
+
+NAME = "ps02_zero_grad_accumulation"
 
 TASK = "train_epoch_accumulated"
 ZERO_GRAD = "        optimizer.zero_grad()\n"
 LOOP = "        for xb, yb in window:\n"
 SCALED_BACKWARD = "(loss * len(yb) / n).backward()"
 STEP = "        optimizer.step()\n"
-AUDIT_CELLS = ["audit_large_batch_gradient", "audit_steps_per_window", "audit_zero_grad_at_window_start",
-               "audit_accumulated_epoch_loss"]
 
 MUTANTS = [
     Mutant("reference", "the instructor's solution"),
     Mutant(BLANK, "the release notebook, nothing filled in",
-           fails={cell: "NotImplementedError" for cell in ["test_train_epoch_accumulated", *AUDIT_CELLS]}),
+           fails={cell: "NotImplementedError" for cell in grade_cells(NAME)}),
     Mutant("no_zero_grad", "optimizer.zero_grad() left out",
            edits={TASK: [(ZERO_GRAD, "")]},
            fails={"audit_large_batch_gradient": "previous window", "audit_zero_grad_at_window_start": "still held"}),
