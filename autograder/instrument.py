@@ -17,6 +17,7 @@ class Log:
         self.sizes: list[int] = []  # the batch size of each of those calls
         self.step_grads: list[dict] = []  # the gradients each optimizer.step() saw
         self.step_params: list[dict] = []  # the parameters each optimizer.step() started from
+        self.step_lrs: list[float] = []  # the learning rate each optimizer.step() used
         self.empty_at_backward: list[bool] = []  # were all gradients empty as each backward began?
         self.loss_refs: list[weakref.ref] = []  # each loss tensor, alive only while something holds it
 
@@ -26,7 +27,7 @@ class Log:
 
 
 class RecordingSGD(torch.optim.SGD):
-    """Plain SGD that logs zero_grad/step calls and snapshots the gradients at step time."""
+    """Plain SGD that logs zero_grad/step calls and snapshots the gradients and LR at step time."""
 
     def __init__(self, model: nn.Module, lr: float, log: Log, **kwargs):
         self.named = list(model.named_parameters())
@@ -41,6 +42,7 @@ class RecordingSGD(torch.optim.SGD):
         self.log.events.append("step")
         self.log.step_grads.append(grads(self.named))
         self.log.step_params.append(params(self.named))
+        self.log.step_lrs.append(float(self.param_groups[0]["lr"]))
         return super().step(closure)
 
 
@@ -81,7 +83,8 @@ def grads(named) -> dict[str, torch.Tensor | None]:
 
 
 def describe(value, depth: int = 0) -> dict:
-    """Plain-data description of a value a student returned: its exact type, and its number(s)."""
+    """Plain-data description of a value a student returned: its exact type, and its number(s);
+    containers two levels deep (a dict of lists of floats)."""
     kind = type(value)
     d = {"type": kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"}
     if kind in (float, int, bool):
@@ -90,8 +93,8 @@ def describe(value, depth: int = 0) -> dict:
         d["value"] = float(value.detach().float().reshape(-1)[0]) if value.numel() else None
         d["grad_fn"] = value.grad_fn is not None
         d["shape"] = list(value.shape)
-    elif kind in (list, tuple) and depth == 0:
+    elif kind in (list, tuple) and depth < 2:
         d["items"] = [describe(v, 1) for v in list(value)[:1000]]
-    elif kind is dict and depth == 0:
+    elif kind is dict and depth < 2:
         d["items"] = {str(k): describe(v, 1) for k, v in list(value.items())[:1000]}
     return d

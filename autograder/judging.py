@@ -47,12 +47,12 @@ def ordinal(i: int) -> str:
     return {1: "1st", 2: "2nd", 3: "3rd"}.get(i, f"{i}th")
 
 
-def require_float(d: dict, what: str) -> float:
-    """The number a student returned, or an AuditFailure saying the type is wrong."""
+def require_float(d: dict, what: str, fix: str = "Return loss.item(): a float lets PyTorch free the graph "
+                                                   "of every batch.") -> float:
+    """The number a student returned, or an AuditFailure saying the type is wrong and how to `fix` it."""
     if d["type"] == "float":
         return d["value"]
     if d["type"] == "torch.Tensor":
         graph = " that still carries the autograd graph" if d.get("grad_fn") else ""
-        raise AuditFailure(f"{what} returned a torch.Tensor{graph}, not a Python float. "
-                           f"Return loss.item(): a float lets PyTorch free the graph of every batch.")
+        raise AuditFailure(f"{what} returned a torch.Tensor{graph}, not a Python float. {fix}")
     raise AuditFailure(f"{what} returned a {d['type']}, not a Python float.")

@@ -1,4 +1,6 @@
-"""Figures the lessons draw: loss curves, decision boundaries and learning-verification tables."""
+"""Figures the lessons draw: loss curves, decision boundaries, learning-verification tables and an
+interactive LR-schedule explorer."""
+import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
 
@@ -46,3 +48,17 @@ def verification_table(rows: dict[str, dict]) -> str:
         cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def schedule_explorer(schedule, steps: int, **sliders: widgets.ValueWidget) -> widgets.interactive:
+    """Sliders for the keyword arguments of `schedule(step, **kwargs) -> float`; every change
+    redraws the LR of steps 0..steps-1. Display the returned widget (last line of a cell)."""
+    def draw(**kwargs):
+        fig, ax = plt.subplots(figsize=(6, 3))
+        ax.plot(range(steps), [schedule(step, **kwargs) for step in range(steps)])
+        ax.set(xlabel="step", ylabel="learning rate", title=", ".join(f"{k}={v:g}" for k, v in kwargs.items()))
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        plt.show()
+
+    return widgets.interactive(draw, **sliders)

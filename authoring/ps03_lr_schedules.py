@@ -1,0 +1,466 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # PS03: learning-rate schedules
+#
+# A large learning rate learns fast but never settles: on noisy data, every mini-batch kicks the
+# weights around the minimum. A small one settles but crawls. A **schedule** starts large and
+# ends small, and gets both. You will write the two schedules most used in practice, wrap one as
+# a PyTorch scheduler, and put it in a training loop, in the right order.
+#
+# | task | you write | points (visible test + hidden audits) |
+# |---|---|---|
+# | 1 | `step_decay`: the LR of step decay at a given step | 1 + 2 |
+# | 2 | `warmup_cosine`: linear warmup, then cosine decay | 1 + 3 |
+# | 3 | `WarmupCosineLR.get_lr` and `make_scheduler`: torch schedulers | 1 + 2 |
+# | 4 | `train_with_scheduler`: a training loop that steps the scheduler | 2 + 7 |
+#
+# **How you are graded.** The visible tests check simple cases. The hidden audits call your
+# schedules with other parameters and at the edges (step 0, the end of the warmup, the last step
+# and beyond), compare them with PyTorch's own schedulers, and run your training loop with an
+# optimizer that records the learning rate it actually used at every step.
+
+# %% nbgrader={"grade_id": "imports", "locked": true}
+import math
+
+import torch
+from torch import nn
+import matplotlib.pyplot as plt
+from ipywidgets import FloatSlider, IntSlider
+
+from course.data import make_blobs, make_loader
+from course.plots import schedule_explorer
+
+torch.manual_seed(0);
+
+# %% [markdown]
+# ## 1. Why change the learning rate while training
+#
+# An optimizer reads its learning rate from `optimizer.param_groups[i]["lr"]` at every
+# `step()`, so whatever writes that number is a schedule. Below, a linear classifier trains on
+# three overlapping classes (no line separates them, so the mini-batch gradients never agree)
+# three ways: a large constant LR, a small constant LR, and the large LR shrunk linearly to 0 by
+# writing `param_groups`.
+
+# %% nbgrader={"grade_id": "demo_why_schedule", "locked": true}
+x_noisy, y_noisy = make_blobs(n=600, n_classes=3, spread=1.5, seed=0)
+loader_noisy = make_loader(x_noisy, y_noisy, batch_size=8, shuffle=True, seed=0)
+EPOCHS = 10
+
+
+def full_loss(model):
+    with torch.no_grad():
+        return nn.functional.cross_entropy(model(x_noisy), y_noisy).item()
+
+
+def run_manual(lr, decay):
+    torch.manual_seed(1)
+    model = nn.Linear(2, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    total, step, curve = EPOCHS * len(loader_noisy), 0, [full_loss(model)]
+    for epoch in range(EPOCHS):
+        for xb, yb in loader_noisy:
+            if decay:
+                opt.param_groups[0]["lr"] = lr * (1 - step / total)
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(xb), yb).backward()
+            opt.step()
+            step += 1
+        curve.append(full_loss(model))
+    return curve
+
+
+curves = {"constant 0.5": run_manual(0.5, False), "constant 0.002": run_manual(0.002, False),
+          "0.5 decayed linearly to 0": run_manual(0.5, True)}
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for label, curve in curves.items():
+    ax.plot(range(EPOCHS + 1), curve, marker="o", markersize=3, label=label)
+ax.set(xlabel="epoch", ylabel="loss on all 600 samples", title="Large, small, and decaying learning rates")
+ax.grid(alpha=0.3)
+ax.legend()
+plt.show()
+for label, curve in curves.items():
+    print(f"{label:>26}: final loss {curve[-1]:.4f}")
+
+# %% [markdown]
+# The large constant LR drops fast, then bounces at a level it cannot get below. The small one is
+# steady but still far from done after 10 epochs. The decaying one drops as fast as the large LR
+# and ends lowest: its last steps are small enough to settle.
+#
+# ## 2. Step decay
+#
+# The oldest schedule: keep `base_lr` for `step_size` steps, then multiply by `gamma`, and again
+# every `step_size` steps. With `base_lr=0.1, step_size=3, gamma=0.5`:
+#
+# | step | 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 |
+# |---|---|---|---|---|---|---|---|---|---|---|
+# | LR | 0.1 | 0.1 | 0.1 | 0.05 | 0.05 | 0.05 | 0.025 | 0.025 | 0.025 | 0.0125 |
+#
+# **Task 1.** Write `step_decay(step, *, base_lr, step_size, gamma) -> float`: the learning rate at
+# `step` (0, 1, 2, ...), $\text{base\_lr} \cdot \gamma^{k}$ where $k$ is the number of *whole*
+# `step_size` periods before `step`. It is the LR that `torch.optim.lr_scheduler.StepLR` sets
+# after `step` calls of `scheduler.step()`.
+
+# %% nbgrader={"grade_id": "step_decay", "solution": true}
+def step_decay(step, *, base_lr, step_size, gamma):
+    """The learning rate at `step`: base_lr, multiplied by gamma after every step_size steps."""
+    ### BEGIN SOLUTION
+    return base_lr * gamma ** (step // step_size)
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_step_decay", "points": 1}
+# Visible test: the table above.
+table = [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025, 0.025, 0.0125]
+got = [step_decay(step, base_lr=0.1, step_size=3, gamma=0.5) for step in range(10)]
+for step, (lr, want) in enumerate(zip(got, table)):
+    assert isinstance(lr, float), f"step_decay should return a float, got {type(lr).__name__} at step {step}"
+    assert math.isclose(lr, want, rel_tol=1e-9), (
+        f"step_decay at step {step} returned {lr:g}, the table says {want:g}: the LR stays at base_lr for "
+        f"step_size steps, then is multiplied by gamma")
+print("step_decay matches the table")
+
+# %% nbgrader={"grade": true, "grade_id": "audit_step_decay", "points": 2}
+# Hidden audit (2 points): step_decay at hidden parameters, step 0 and every period boundary,
+# against torch's StepLR.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps03.step_decay")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 3. Warmup, then cosine decay
+#
+# Large models start from random weights whose gradients can be huge and misleading; a few
+# steps with a small, growing LR (the **warmup**) let Adam's statistics and the weights settle
+# before the full LR is used. After that, a **cosine** curve brings the LR smoothly from
+# `base_lr` down to `min_lr` at `total_steps`, slow at first and slow at the end. Past
+# `total_steps` (if training runs on), the LR stays at `min_lr`.
+#
+# With $W$ = `warmup_steps` and $T$ = `total_steps` ($0 \le W < T$):
+#
+# $$
+# \text{lr}(s) = \begin{cases}
+# \text{base\_lr} \cdot s / W & s < W \quad\text{(from 0 up to base\_lr)} \\
+# \text{min\_lr} + (\text{base\_lr} - \text{min\_lr}) \cdot \frac{1}{2}\left(1 + \cos\left(\pi \frac{s - W}{T - W}\right)\right) & W \le s \le T \\
+# \text{min\_lr} & s > T
+# \end{cases}
+# $$
+#
+# With `base_lr=0.1, warmup_steps=4, total_steps=12, min_lr=0.01`:
+#
+# | step | 0 | 1 | 2 | 3 | 4 | 6 | 8 | 10 | 12 | 13 | 20 |
+# |---|---|---|---|---|---|---|---|---|---|---|---|
+# | LR | 0 | 0.025 | 0.05 | 0.075 | 0.1 | 0.0868 | 0.055 | 0.0232 | 0.01 | 0.01 | 0.01 |
+#
+# With `warmup_steps=0` it is exactly PyTorch's `CosineAnnealingLR(T_max=total_steps, eta_min=min_lr)`
+# up to step $T$; that scheduler then climbs back up (it is periodic), which is why you clamp.
+#
+# **Task 2.** Write `warmup_cosine(step, *, base_lr, warmup_steps, total_steps, min_lr=0.0) -> float`,
+# the formula above. `math.cos` and `math.pi` are all you need.
+
+# %% nbgrader={"grade_id": "warmup_cosine", "solution": true}
+def warmup_cosine(step, *, base_lr, warmup_steps, total_steps, min_lr=0.0):
+    """Linear warmup from 0 to base_lr over warmup_steps, cosine decay to min_lr at total_steps, then min_lr."""
+    ### BEGIN SOLUTION
+    if step < warmup_steps:
+        return base_lr * step / warmup_steps
+    if step >= total_steps:
+        return min_lr
+    progress = (step - warmup_steps) / (total_steps - warmup_steps)
+    return min_lr + (base_lr - min_lr) * (1 + math.cos(math.pi * progress)) / 2
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_warmup_cosine", "points": 1}
+# Visible test: the table above (rounded there to 4 digits).
+table = {0: 0.0, 2: 0.05, 4: 0.1, 6: 0.08682, 8: 0.055, 10: 0.02318, 12: 0.01}
+for step, want in table.items():
+    lr = warmup_cosine(step, base_lr=0.1, warmup_steps=4, total_steps=12, min_lr=0.01)
+    assert math.isclose(lr, want, rel_tol=1e-3, abs_tol=1e-9), (
+        f"warmup_cosine at step {step} returned {lr:.5g}, the table says {want:g}"
+        + (" (warmup phase: base_lr * step / warmup_steps)" if step < 4 else " (cosine phase)"))
+print("warmup_cosine matches the table")
+
+# %% nbgrader={"grade": true, "grade_id": "audit_warmup_cosine_edges", "points": 2}
+# Hidden audit (2 points): warmup_cosine at hidden parameters, at step 0, through the warmup, at
+# its end, through the cosine, at total_steps and past it.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps03.warmup_cosine_edges")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "audit_cosine_matches_torch", "points": 1}
+# Hidden audit (1 point): with warmup_steps=0, warmup_cosine equals torch's CosineAnnealingLR at
+# every step up to total_steps.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps03.cosine_matches_torch")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Explore
+#
+# Move the sliders: the curve is your `warmup_cosine`. Try `warmup_steps=0`, a `min_lr` above
+# zero, and a `total_steps` shorter than the plot, to see the clamp at the end.
+
+# %% nbgrader={"grade_id": "explorer", "locked": true}
+schedule_explorer(
+    warmup_cosine, steps=120,
+    base_lr=FloatSlider(value=0.1, min=0.01, max=1.0, step=0.01, description="base_lr"),
+    warmup_steps=IntSlider(value=10, min=0, max=50, description="warmup_steps"),
+    total_steps=IntSlider(value=100, min=51, max=120, description="total_steps"),
+    min_lr=FloatSlider(value=0.0, min=0.0, max=0.05, step=0.005, description="min_lr", readout_format=".3f"),
+)
+
+# %% [markdown]
+# ## 4. Schedulers in PyTorch
+#
+# `torch.optim.lr_scheduler` turns a schedule into an object that writes the optimizer's LR:
+#
+# | moment | what the scheduler does |
+# |---|---|
+# | `scheduler = StepLR(optimizer, step_size=3, gamma=0.5)` | remembers each group's LR as `base_lrs`, sets `last_epoch = 0` and writes the LR of step 0 |
+# | `scheduler.step()` | `last_epoch += 1`, then writes `get_lr()`, one LR per parameter group |
+# | `scheduler.get_last_lr()` | the LRs it wrote last |
+#
+# A scheduler of your own subclasses `LRScheduler` and only writes `get_lr()`: return, for each
+# base LR in `self.base_lrs` (one per parameter group, which may differ), the LR at step
+# `self.last_epoch`. The name says *epoch*, but it counts calls of `scheduler.step()`: whether a
+# step means an optimizer step or an epoch is up to the loop that calls it.
+
+# %% nbgrader={"grade_id": "demo_step_lr", "locked": true}
+demo_opt = torch.optim.SGD([{"params": [nn.Parameter(torch.zeros(1))], "lr": 0.1},
+                            {"params": [nn.Parameter(torch.zeros(1))], "lr": 0.02}])
+demo_sched = torch.optim.lr_scheduler.StepLR(demo_opt, step_size=3, gamma=0.5)
+for step in range(7):
+    print(f"step {step}: last_epoch={demo_sched.last_epoch}, LR per group {[g['lr'] for g in demo_opt.param_groups]}")
+    demo_opt.step()
+    demo_sched.step()
+
+# %% [markdown]
+# **Task 3.** Complete `WarmupCosineLR.get_lr` (use your `warmup_cosine`), and write
+# `make_scheduler(optimizer, kind, **kwargs)`, which returns a torch scheduler
+# (an `LRScheduler`) for the optimizer:
+#
+# | `kind` | `kwargs` | schedule |
+# |---|---|---|
+# | `"step"` | `step_size`, `gamma` | step decay |
+# | `"warmup_cosine"` | `warmup_steps`, `total_steps`, `min_lr` (default 0.0) | warmup, then cosine |
+#
+# Every parameter group follows the schedule from its own base LR. Any other `kind` raises a
+# `ValueError` that names the kinds you accept. (`StepLR` exists already; using it is fine.)
+
+# %% nbgrader={"grade_id": "make_scheduler", "solution": true}
+class WarmupCosineLR(torch.optim.lr_scheduler.LRScheduler):
+    """warmup_cosine as a torch scheduler: after n calls of step(), each group's LR is warmup_cosine(n)."""
+
+    def __init__(self, optimizer, warmup_steps, total_steps, min_lr=0.0):
+        self.warmup_steps, self.total_steps, self.min_lr = warmup_steps, total_steps, min_lr
+        super().__init__(optimizer)
+
+    def get_lr(self):
+        ### BEGIN SOLUTION
+        return [warmup_cosine(self.last_epoch, base_lr=base, warmup_steps=self.warmup_steps,
+                              total_steps=self.total_steps, min_lr=self.min_lr) for base in self.base_lrs]
+        ### END SOLUTION
+
+
+def make_scheduler(optimizer, kind, **kwargs):
+    """A torch LR scheduler of the given kind ("step" or "warmup_cosine") for `optimizer`."""
+    ### BEGIN SOLUTION
+    if kind == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, **kwargs)
+    if kind == "warmup_cosine":
+        return WarmupCosineLR(optimizer, **kwargs)
+    raise ValueError(f"unknown scheduler kind {kind!r}: use 'step' or 'warmup_cosine'")
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_make_scheduler", "points": 1}
+# Visible test: each kind sets, step after step, the LR your own function gives.
+def lrs_set_by(kind, steps, **kwargs):
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = make_scheduler(opt, kind, **kwargs)
+    assert isinstance(sched, torch.optim.lr_scheduler.LRScheduler), (
+        f"make_scheduler(kind={kind!r}) returned a {type(sched).__name__}, not a torch LRScheduler")
+    lrs = []
+    for _ in range(steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return lrs
+
+
+for kind, kwargs, schedule in [("step", dict(step_size=3, gamma=0.5), step_decay),
+                               ("warmup_cosine", dict(warmup_steps=4, total_steps=12, min_lr=0.01), warmup_cosine)]:
+    for step, lr in enumerate(lrs_set_by(kind, 14, **kwargs)):
+        want = schedule(step, base_lr=0.1, **kwargs)
+        assert math.isclose(lr, want, rel_tol=1e-6, abs_tol=1e-12), (
+            f"after {step} scheduler.step() calls, make_scheduler(kind={kind!r}) left the LR at {lr:.5g}, "
+            f"but {schedule.__name__} gives {want:.5g} for step {step}")
+try:
+    make_scheduler(torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1), "exponential")
+except ValueError as e:
+    print("unknown kind refused:", e)
+else:
+    raise AssertionError("make_scheduler(kind='exponential') should raise a ValueError naming the kinds it accepts")
+print("both kinds follow their schedule")
+
+# %% nbgrader={"grade": true, "grade_id": "audit_scheduler_lrs", "points": 2}
+# Hidden audit (2 points): both kinds, at hidden parameters, on an optimizer with two parameter
+# groups of different base LRs: the LR of every group after construction and after each step.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps03.scheduler_lrs")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 5. Where `scheduler.step()` goes
+#
+# The optimizer uses the LR that is in `param_groups` *when `optimizer.step()` runs*. So the
+# scheduler moves the LR on *after* the optimizer's step, ready for the next one:
+#
+# | per batch | |
+# |---|---|
+# | `optimizer.zero_grad()`, forward, `loss.backward()` | |
+# | `optimizer.step()` | uses the LR of step $n$ |
+# | `scheduler.step()` | writes the LR of step $n+1$ |
+#
+# Call it before `optimizer.step()` and step 0's LR is never used (PyTorch even warns about this
+# order). And call it once per *optimizer step* when the schedule was built in optimizer steps
+# (`total_steps = epochs * batches per epoch`), not once per epoch: below, a cosine schedule built
+# for 4 epochs of 25 batches is stepped both ways. Stepped per epoch, it believes only 4 of its
+# 100 steps have passed when training ends.
+
+# %% nbgrader={"grade_id": "demo_per_step_vs_per_epoch", "locked": true}
+fig, ax = plt.subplots(figsize=(6, 3))
+for label, per_epoch in [("scheduler.step() every batch", False), ("scheduler.step() every epoch", True)]:
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4 * 25)
+    used = []
+    for epoch in range(4):
+        for batch in range(25):
+            used.append(opt.param_groups[0]["lr"])
+            opt.step()
+            if not per_epoch:
+                cosine.step()
+        if per_epoch:
+            cosine.step()
+    ax.plot(used, label=label)
+ax.set(xlabel="optimizer step", ylabel="LR used", title="One schedule, stepped per batch or per epoch")
+ax.grid(alpha=0.3)
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# **Task 4.** Write `train_with_scheduler(model, loader, loss_fn, optimizer, scheduler, epochs) -> dict`:
+# `epochs` passes over `loader`, one optimizer step per batch, and the scheduler stepped after
+# every optimizer step. Return `{"loss": [...], "lr": [...]}`, one entry per optimizer step, in
+# order: `loss[i]` is the batch loss of step `i` (a float, before the step) and `lr[i]` the
+# learning rate that step used (`optimizer.param_groups[0]["lr"]`, read before the scheduler
+# moves it on).
+
+# %% nbgrader={"grade_id": "train_with_scheduler", "solution": true}
+def train_with_scheduler(model, loader, loss_fn, optimizer, scheduler, epochs):
+    """Train for `epochs`, stepping the scheduler after every optimizer step; returns {"loss", "lr"} per step."""
+    ### BEGIN SOLUTION
+    history = {"loss": [], "lr": []}
+    for _ in range(epochs):
+        for xb, yb in loader:
+            history["lr"].append(optimizer.param_groups[0]["lr"])
+            optimizer.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            history["loss"].append(loss.item())
+    return history
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_train_with_scheduler", "points": 2}
+# Visible test: 2 epochs of 3 batches with StepLR(step_size=2, gamma=0.5) from LR 0.1.
+x_small, y_small = make_blobs(n=24, n_classes=3, seed=5)
+torch.manual_seed(6)
+model = nn.Linear(2, 3)
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+history = train_with_scheduler(model, make_loader(x_small, y_small, batch_size=8), nn.CrossEntropyLoss(), opt,
+                               torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5), epochs=2)
+assert isinstance(history, dict) and set(history) >= {"loss", "lr"}, "return a dict with the lists 'loss' and 'lr'"
+assert len(history["loss"]) == len(history["lr"]) == 6, (
+    f"6 optimizer steps need 6 entries in each list, got {len(history['loss'])} losses and {len(history['lr'])} LRs")
+assert all(isinstance(v, float) for v in history["loss"]), "each loss should be a float (loss.item())"
+want = [0.1, 0.1, 0.05, 0.05, 0.025, 0.025]
+assert all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(history["lr"], want)), (
+    f"history['lr'] is {history['lr']}, StepLR(step_size=2, gamma=0.5) gives {want}: step the scheduler once "
+    f"after every optimizer.step(), and record the LR before scheduler.step()")
+print("six steps, six losses, and the LRs of StepLR")
+
+# %% nbgrader={"grade": true, "grade_id": "audit_lr_used_per_step", "points": 3}
+# Hidden audit (3 points): with a hidden loader, epochs and scheduler, the LR the optimizer
+# actually used at every step (recorded inside optimizer.step()) equals the schedule.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps03.lr_used_per_step")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "audit_lr_history", "points": 2}
+# Hidden audit (2 points): the returned lists hold, step by step, the LR the optimizer used and
+# the batch loss.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps03.lr_history")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "audit_decay_beats_constant", "points": 2}
+# Hidden audit (2 points): on a hidden noisy problem, training with a decaying schedule ends
+# clearly closer to the best reachable loss than training with the constant LR.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps03.decay_beats_constant")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 6. See it: three schedules on the noisy problem
+#
+# The problem of section 1 again, now with your scheduler and your loop: the same large LR kept
+# constant, decayed in steps, and warmed up then decayed along a cosine. Left, the LR each step
+# used (your `history["lr"]`); right, the batch losses averaged over each epoch.
+
+# %% nbgrader={"grade_id": "demo_three_schedules", "locked": true}
+total = EPOCHS * len(loader_noisy)
+setups = {"constant": None, "step decay": dict(kind="step", step_size=total // 4, gamma=0.3),
+          "warmup + cosine": dict(kind="warmup_cosine", warmup_steps=total // 20, total_steps=total)}
+results = {}
+for label, spec in setups.items():
+    torch.manual_seed(1)
+    model = nn.Linear(2, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    scheduler = (torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0) if spec is None
+                 else make_scheduler(opt, **spec))
+    history = train_with_scheduler(model, loader_noisy, nn.CrossEntropyLoss(), opt, scheduler, EPOCHS)
+    results[label] = (history, full_loss(model))
+
+fig, (ax_lr, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.5))
+per_epoch = len(loader_noisy)
+for label, (history, _) in results.items():
+    ax_lr.plot(history["lr"], label=label)
+    epoch_means = [sum(history["loss"][i:i + per_epoch]) / per_epoch for i in range(0, total, per_epoch)]
+    ax_loss.plot(range(1, EPOCHS + 1), epoch_means, marker="o", markersize=3, label=label)
+ax_lr.set(xlabel="optimizer step", ylabel="LR used", title="The schedules")
+ax_loss.set(xlabel="epoch", ylabel="mean batch loss", title="Training loss")
+for ax in (ax_lr, ax_loss):
+    ax.grid(alpha=0.3)
+    ax.legend()
+fig.tight_layout()
+plt.show()
+print("| schedule | final loss on all 600 samples |\n|---|---|")
+for label, (_, final) in results.items():
+    print(f"| {label} | {final:.4f} |")
