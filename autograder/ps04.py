@@ -453,8 +453,9 @@ def collect_training(fns: dict, seed: int) -> dict:
 
 
 def judge_training(rec: dict, seed: int) -> None:
-    losses = rec["losses"]
-    steps = 4 * EXPLODING_EPOCHS
+    _, x, y = exploding(seed)
+    losses, per_epoch = rec["losses"], len(batches(x, y, 16))
+    steps = per_epoch * EXPLODING_EPOCHS
     what = (f"Trained with train_step_clipped (max_norm={EXPLODING_MAX_NORM}, SGD lr={EXPLODING_LR}, {steps} "
             f"steps) on a hidden regression that plain SGD blows up")
     if len(losses) != steps:
@@ -469,7 +470,7 @@ def judge_training(rec: dict, seed: int) -> None:
     if peak > 100 * losses[0]:
         raise AuditFailure(f"{what}, the loss rose from {losses[0]:.4g} to {peak:.4g}: the training exploded, so "
                            f"the gradient was not clipped before optimizer.step().")
-    last = sum(losses[-4:]) / 4
+    last = sum(losses[-per_epoch:]) / per_epoch
     if last >= 0.5 * losses[0]:
         raise AuditFailure(f"{what}, the last epoch's mean loss {last:.4g} is not below half the first loss "
                            f"{losses[0]:.4g}: clipped training should keep learning.")

@@ -1,0 +1,348 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # PS05: train mode, eval mode, and knowing when to stop
+#
+# Some layers behave differently while training and while being evaluated: **Dropout** zeroes
+# random units only in training, and **BatchNorm** normalises with the batch's statistics in
+# training but with its running averages in evaluation. A model evaluated in the wrong mode gives
+# noisy, wrong numbers, and can even change itself. You will write an `evaluate` that gets this
+# right, then a `fit` that records a history and stops when the validation loss stops improving,
+# with the best weights back in the model.
+#
+# | task | you write | points (visible test + hidden audits) |
+# |---|---|---|
+# | 1 | `evaluate`: loss and accuracy in eval mode, without autograd, the caller's mode restored | 2 + 9 |
+# | 2 | `fit`: train/validation history, early stopping that restores the best weights | 2 + 5 |
+#
+# **How you are graded.** The visible tests check simple cases. The hidden audits run `evaluate`
+# on a model with Dropout and BatchNorm, from train mode and from eval mode, and watch whether
+# autograd was on; they run `fit` with a loss that records the weights at every call, recompute
+# every epoch's validation figures, and check where early stopping should have stopped.
+
+# %% nbgrader={"grade_id": "imports", "locked": true}
+import copy
+import time
+
+import torch
+from torch import nn
+import matplotlib.pyplot as plt
+
+from course.data import load_digits, make_blobs, make_loader, train_test_split
+from course.plots import plot_losses
+
+torch.manual_seed(0);
+
+# %% [markdown]
+# ## 1. Two layers with two modes
+#
+# `model.train()` and `model.eval()` set the flag `training` on the model and every submodule.
+# Two common layers read it:
+#
+# | layer | train mode | eval mode |
+# |---|---|---|
+# | `nn.Dropout(p)` | zeroes each unit with probability `p`, scales the rest by `1/(1-p)` | does nothing |
+# | `nn.BatchNorm1d` | normalises with the **batch's** mean and variance, and moves its running averages toward them | normalises with the **running** averages, changes nothing |
+#
+# Evaluating in train mode therefore gives a different answer every time (Dropout), depends on
+# which samples share a batch (BatchNorm), and quietly overwrites BatchNorm's running averages with
+# statistics of the validation data.
+
+# %% nbgrader={"grade_id": "demo_modes", "locked": true}
+drop = nn.Dropout(p=0.5)
+ones = torch.ones(8)
+drop.train()
+print("Dropout, train mode:", drop(ones).tolist())
+drop.eval()
+print("Dropout, eval mode: ", drop(ones).tolist())
+
+bn = nn.BatchNorm1d(2)
+batch = 3 * torch.randn(64, 2) + torch.tensor([5.0, -5.0])
+print("\n| BatchNorm mode | mean of the output | running_mean after the call |\n|---|---|---|")
+for mode in ("eval", "train", "eval"):
+    getattr(bn, mode)()
+    out = bn(batch)
+    print(f"| {mode} | {out.mean(0).detach().numpy().round(2)} | {bn.running_mean.numpy().round(2)} |")
+
+# %% [markdown]
+# The figure below trains a small digit classifier with Dropout and BatchNorm, then measures its
+# validation accuracy 30 times: in train mode each measurement differs, in eval mode they are all
+# the same, and higher.
+
+# %% nbgrader={"grade_id": "demo_noisy_evaluation", "locked": true}
+x_digits, y_digits = load_digits()
+x_digits = x_digits.reshape(len(x_digits), -1)
+x_train, y_train, x_val, y_val = train_test_split(x_digits, y_digits, test_fraction=0.5, seed=0)
+
+
+def digit_classifier(dropout=0.3):
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Linear(64, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(dropout), nn.Linear(128, 10))
+
+
+demo_model = digit_classifier()
+opt = torch.optim.Adam(demo_model.parameters(), lr=1e-3)
+for epoch in range(3):
+    for xb, yb in make_loader(x_train, y_train, batch_size=64, shuffle=True, seed=epoch):
+        opt.zero_grad()
+        nn.functional.cross_entropy(demo_model(xb), yb).backward()
+        opt.step()
+
+
+def accuracy_in(mode):
+    getattr(demo_model, mode)()
+    with torch.no_grad():  # autograd off: see section 2
+        return (demo_model(x_val).argmax(1) == y_val).float().mean().item()
+
+
+measured = {mode: [accuracy_in(mode) for _ in range(30)] for mode in ("train", "eval")}
+fig, ax = plt.subplots(figsize=(6, 3))
+for mode, values in measured.items():
+    ax.plot(range(1, 31), values, marker="o", markersize=3, label=f"{mode} mode")
+ax.set(xlabel="measurement", ylabel="validation accuracy", title="The same model, measured 30 times")
+ax.grid(alpha=0.3)
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ## 2. No graph when nothing will call backward
+#
+# In training, every operation on a tensor that requires grad records itself in the autograd
+# graph, which keeps its inputs alive until `backward()`. Evaluation never calls `backward()`, so
+# that graph is pure cost. Inside `with torch.no_grad():` nothing is recorded:
+
+# %% nbgrader={"grade_id": "demo_no_grad", "locked": true}
+demo_model.eval()
+print("| | loss.requires_grad | loss.grad_fn | seconds for 50 passes |\n|---|---|---|---|")
+for label, grad_on in [("autograd on", True), ("inside torch.no_grad()", False)]:
+    with torch.set_grad_enabled(grad_on):
+        start = time.perf_counter()
+        for _ in range(50):
+            loss = nn.functional.cross_entropy(demo_model(x_val), y_val)
+        seconds = time.perf_counter() - start
+    print(f"| {label} | {loss.requires_grad} | {type(loss.grad_fn).__name__ if loss.grad_fn else None} | {seconds:.3f} |")
+
+# %% [markdown]
+# ## 3. Give the caller back the mode it had
+#
+# `evaluate` is called from inside training (after each epoch, with the model in train mode) and
+# on its own (with the model already in eval mode). Either way it must leave the model in the mode
+# it found it in: left in eval mode, the next training epoch would run without Dropout and with
+# BatchNorm frozen, and no error would tell you.
+#
+# | model's mode when `evaluate` is called | during `evaluate` | after `evaluate` |
+# |---|---|---|
+# | train | eval | **train** |
+# | eval | eval | **eval** |
+#
+# Read `model.training` at the start, and end with `model.train(was_training)`.
+#
+# **Task 1.** Write `evaluate(model, loader, loss_fn) -> dict`:
+#
+# - runs the model on every batch of `loader` in eval mode, with autograd off;
+# - returns `{"loss": float, "accuracy": float}`: the mean loss **per sample** (weight each
+#   batch's mean loss by its size) and the fraction of samples whose largest output is the label;
+# - `loss_fn` returns a batch's mean loss (like `nn.CrossEntropyLoss()`); outputs have shape
+#   `(batch, classes)` and labels `(batch,)`;
+# - leaves the model in the mode it had when called.
+
+# %% nbgrader={"grade_id": "evaluate", "solution": true}
+def evaluate(model, loader, loss_fn):
+    """Mean loss and accuracy per sample over `loader`, in eval mode without autograd; restores the caller's mode."""
+    ### BEGIN SOLUTION
+    was_training = model.training
+    model.eval()
+    total, correct, count = 0.0, 0, 0
+    with torch.no_grad():
+        for xb, yb in loader:
+            output = model(xb)
+            total += loss_fn(output, yb).item() * len(yb)
+            correct += (output.argmax(dim=1) == yb).sum().item()
+            count += len(yb)
+    model.train(was_training)
+    return {"loss": total / count, "accuracy": correct / count}
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_evaluate", "points": 2}
+# Visible test: the trained digit classifier, passed in train mode, evaluated twice.
+demo_model.train()
+val_loader = make_loader(x_val, y_val, batch_size=100)
+first = evaluate(demo_model, val_loader, nn.CrossEntropyLoss())
+second = evaluate(demo_model, val_loader, nn.CrossEntropyLoss())
+assert isinstance(first, dict) and set(first) >= {"loss", "accuracy"}, "return {'loss': ..., 'accuracy': ...}"
+assert all(isinstance(first[k], float) for k in ("loss", "accuracy")), "loss and accuracy should be Python floats"
+assert 0.0 <= first["accuracy"] <= 1.0, f"accuracy is a fraction of samples, got {first['accuracy']}"
+assert first == second, (f"two calls gave {first} and {second}: Dropout still drops units at random during "
+                         f"evaluate; call model.eval() first")
+assert demo_model.training, "the model was in train mode when evaluate was called; leave it in train mode"
+print(f"evaluate: loss {first['loss']:.4f}, accuracy {first['accuracy']:.3f}, twice the same, model back in train mode")
+
+# %% nbgrader={"grade": true, "grade_id": "audit_eval_deterministic", "points": 2}
+# Hidden audit (2 points): two calls on a model passed in train mode, with Dropout and BatchNorm,
+# give the same result, the result of the model in eval mode.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps05.eval_deterministic")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "audit_batchnorm_untouched", "points": 2}
+# Hidden audit (2 points): evaluate leaves BatchNorm's running statistics exactly as they were.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps05.batchnorm_untouched")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "audit_no_graph", "points": 1}
+# Hidden audit (1 point): no loss computed inside evaluate carries an autograd graph.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps05.no_graph")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "audit_mode_restored", "points": 2}
+# Hidden audit (2 points): a model passed in train mode comes back in train mode, and one passed
+# in eval mode comes back in eval mode.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps05.mode_restored")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "audit_evaluate_values", "points": 2}
+# Hidden audit (2 points): loss and accuracy per sample, with a short last batch.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps05.evaluate_values")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 4. A history, and when to stop
+#
+# Train too long on too little data and the model starts memorising its training set: the
+# training loss keeps falling while the validation loss turns back up. **Early stopping** watches
+# the validation loss after every epoch, keeps a copy of the best weights so far, and stops once
+# `patience` epochs in a row have brought no improvement; then it puts the best weights back.
+# With `patience=2`:
+#
+# | epoch | val_loss | best so far | epochs without improvement | |
+# |---|---|---|---|---|
+# | 1 | 0.90 | 0.90 (epoch 1) | 0 | copy the weights |
+# | 2 | 0.70 | 0.70 (epoch 2) | 0 | copy the weights |
+# | 3 | 0.72 | 0.70 | 1 | |
+# | 4 | 0.65 | 0.65 (epoch 4) | 0 | copy the weights |
+# | 5 | 0.66 | 0.65 | 1 | |
+# | 6 | 0.71 | 0.65 | 2 | stop; load epoch 4's weights |
+#
+# Improving means strictly lower. The copy must be a real copy: `model.state_dict()` returns the
+# live parameter tensors, which the next epochs keep changing, so keep `copy.deepcopy(model.state_dict())`.
+#
+# **Task 2.** Write `fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, *, patience=None) -> dict`:
+#
+# - each epoch: train on every batch of `train_loader` in train mode (one optimizer step per
+#   batch), then `evaluate(model, val_loader, loss_fn)`;
+# - returns the history `{"train_loss": [...], "val_loss": [...], "val_accuracy": [...]}`, one float
+#   per epoch run; `train_loss` is the epoch's mean loss per sample;
+# - with `patience=None`, runs all `epochs`; with a number, stops after the first epoch that makes
+#   `patience` epochs in a row without a lower `val_loss`, and in every case ends with the weights
+#   of the epoch with the lowest `val_loss` loaded back into the model.
+
+# %% nbgrader={"grade_id": "fit", "solution": true}
+def fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, *, patience=None):
+    """Train with validation after every epoch; early stopping (with the best weights restored) when patience is set."""
+    ### BEGIN SOLUTION
+    history = {"train_loss": [], "val_loss": [], "val_accuracy": []}
+    best_loss, best_state, waited = float("inf"), None, 0
+    for _ in range(epochs):
+        model.train()
+        total, count = 0.0, 0
+        for xb, yb in train_loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(yb)
+            count += len(yb)
+        scores = evaluate(model, val_loader, loss_fn)
+        history["train_loss"].append(total / count)
+        history["val_loss"].append(scores["loss"])
+        history["val_accuracy"].append(scores["accuracy"])
+        if scores["loss"] < best_loss:
+            best_loss, waited = scores["loss"], 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            waited += 1
+            if patience is not None and waited >= patience:
+                break
+    if patience is not None:
+        model.load_state_dict(best_state)
+    return history
+    ### END SOLUTION
+
+
+# %% nbgrader={"grade": true, "grade_id": "test_fit", "points": 2}
+# Visible test: 4 epochs on small blobs, without early stopping.
+x_blobs, y_blobs = make_blobs(n=96, n_classes=3, spread=1.2, seed=2)
+torch.manual_seed(3)
+blob_model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 3))
+history = fit(blob_model, make_loader(x_blobs[:64], y_blobs[:64], batch_size=16),
+              make_loader(x_blobs[64:], y_blobs[64:], batch_size=16), nn.CrossEntropyLoss(),
+              torch.optim.SGD(blob_model.parameters(), lr=0.3), epochs=4)
+assert isinstance(history, dict) and set(history) >= {"train_loss", "val_loss", "val_accuracy"}, (
+    "return a dict with the lists 'train_loss', 'val_loss' and 'val_accuracy'")
+for key in ("train_loss", "val_loss", "val_accuracy"):
+    assert len(history[key]) == 4, f"history[{key!r}] has {len(history[key])} entries for 4 epochs"
+    assert all(isinstance(v, float) for v in history[key]), f"history[{key!r}] should hold floats"
+assert history["train_loss"][-1] < history["train_loss"][0], "the training loss should fall on this easy problem"
+final = evaluate(blob_model, make_loader(x_blobs[64:], y_blobs[64:], batch_size=16), nn.CrossEntropyLoss())
+assert abs(final["loss"] - history["val_loss"][-1]) < 1e-6, (
+    f"history['val_loss'][-1] is {history['val_loss'][-1]:.6f}, but the trained model's validation loss is "
+    f"{final['loss']:.6f}: record evaluate(model, val_loader, loss_fn) after each epoch's training")
+print("4 epochs, 3 lists of 4 floats, the last val_loss is the final model's")
+
+# %% nbgrader={"grade": true, "grade_id": "audit_history", "points": 2}
+# Hidden audit (2 points): on hidden loaders, every entry of the history against the loss calls and
+# a recomputation of each epoch's validation loss and accuracy.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps05.history")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "audit_early_stopping", "points": 3}
+# Hidden audit (3 points): on a problem whose validation loss turns back up, fit stops after the
+# right epoch for a hidden patience and ends with the weights of the best epoch.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps05.early_stopping")
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ## 5. See it: overfitting, caught
+#
+# The digit classifier again, without Dropout, on 300 training digits of which a third carry a
+# random label: the model can memorise those, and the more it does, the worse it gets on the
+# validation digits. Up to 60 epochs with `patience=5`; the dashed line marks the best epoch, whose
+# weights the model ends with.
+
+# %% nbgrader={"grade_id": "demo_early_stopping", "locked": true}
+noisy_x, noisy_y = x_train[:300], y_train[:300].clone()
+g = torch.Generator().manual_seed(0)
+scrambled = torch.randperm(300, generator=g)[:100]
+noisy_y[scrambled] = torch.randint(0, 10, (100,), generator=g)
+model = digit_classifier(dropout=0.0)
+history = fit(model, make_loader(noisy_x, noisy_y, batch_size=32, shuffle=True, seed=0),
+              make_loader(x_val, y_val, batch_size=256), nn.CrossEntropyLoss(),
+              torch.optim.Adam(model.parameters(), lr=3e-3), epochs=60, patience=5)
+best = min(range(len(history["val_loss"])), key=history["val_loss"].__getitem__)
+ax = plot_losses({"train": history["train_loss"], "validation": history["val_loss"]},
+                 title=f"Stopped after epoch {len(history['val_loss'])}; best epoch {best + 1}")
+ax.axvline(best + 1, linestyle="--", color="gray")
+plt.show()
+restored = evaluate(model, make_loader(x_val, y_val, batch_size=256), nn.CrossEntropyLoss())
+print(f"best epoch {best + 1}: val_loss {history['val_loss'][best]:.4f}, val_accuracy {history['val_accuracy'][best]:.3f}")
+print(f"the model now:  val_loss {restored['loss']:.4f}, val_accuracy {restored['accuracy']:.3f}")
