@@ -1,5 +1,7 @@
 """Figures the lessons draw: loss curves, decision boundaries, learning-verification tables and an
 interactive LR-schedule explorer."""
+import copy
+
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
@@ -27,10 +29,8 @@ def plot_decision_boundary(model, x: torch.Tensor, y: torch.Tensor, title: str =
     lo, hi = x.min(0).values - 0.5, x.max(0).values + 0.5
     gx, gy = torch.meshgrid(torch.linspace(lo[0], hi[0], 200), torch.linspace(lo[1], hi[1], 200), indexing="xy")
     grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
-    was_training = model.training
-    model.eval()
-    z = model(grid).reshape(gx.shape) > 0
-    model.train(was_training)
+    # A copy in eval mode: the plot must not change the caller's model.
+    z = copy.deepcopy(model).eval()(grid).reshape(gx.shape) > 0
     ax.contourf(gx, gy, z.float(), levels=[-0.5, 0.5, 1.5], colors=["#dbe7f5", "#f8dcc8"])
     labels = y.reshape(-1)
     ax.scatter(*x[labels == 0].T, s=10, c="#1f5fa8", label="class 0")
