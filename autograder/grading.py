@@ -28,15 +28,17 @@ def nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
     return done
 
 
-def scratch_course(root: Path, names: list[str]) -> Path:
-    """A fresh course root at `root` with this course's config and sources, assignments generated."""
+def scratch_course(root: Path, names: list[str], db_url: str | None = None) -> Path:
+    """A fresh course root at `root` with this course's config and sources, assignments generated
+    (into the gradebook at `db_url`, or the course root's SQLite file)."""
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
     shutil.copy(ROOT / "nbgrader_config.py", root)
+    db = [f"--CourseDirectory.db_url={db_url}"] if db_url else []
     for name in names:
         shutil.copytree(ROOT / "source" / name, root / "source" / name)
-        nbgrader(root, "generate_assignment", name, "--force")
+        nbgrader(root, "generate_assignment", name, "--force", *db)
     return root
 
 
@@ -51,9 +53,10 @@ def autograde(root: Path, name: str) -> subprocess.CompletedProcess:
     return nbgrader(root, "autograde", name, "--create", "--force")
 
 
-def scores(root: Path, name: str) -> dict[str, dict[str, float]]:
-    """{student: {grade cell: score}} for assignment `name`, from the gradebook."""
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+def scores(root: Path, name: str, db_url: str | None = None) -> dict[str, dict[str, float]]:
+    """{student: {grade cell: score}} for assignment `name`, from the gradebook (the course root's
+    SQLite file unless `db_url` names another)."""
+    with Gradebook(db_url or f"sqlite:///{root / 'gradebook.db'}") as gb:
         return {sub.student.id: {g.name: float(g.score) for nb in sub.notebooks for g in nb.grades}
                 for sub in gb.find_assignment(name).submissions}
 

@@ -1,0 +1,38 @@
+"""`autograder`: grade a whole class with nbgrader, and report on it.
+
+    autograder grade ps01_training_loop [--workers N] [--scheduler tcp://host:8786] [--db URL] [--force]
+
+Run it in the course root (or pass --root). Students come from `submitted/<student>/<assignment>`
+(what `nbgrader collect` or `nbgrader zip_collect` leaves); grades go to nbgrader's gradebook.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from autograder import classroom
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="autograder", description=__doc__.split("\n")[0])
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the nbgrader course root (default: here)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    grade = commands.add_parser("grade", help="autograde every submitted student, in parallel")
+    grade.add_argument("assignment")
+    grade.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    grade.add_argument("--scheduler", help="a Dask scheduler address: grade on that cluster instead")
+    grade.add_argument("--db", help="gradebook URL (default: the course's, e.g. sqlite:///gradebook.db)")
+    grade.add_argument("--force", action="store_true", help="regrade students already autograded")
+    args = parser.parse_args(argv)
+
+    outcomes = classroom.grade(args.root, args.assignment, workers=args.workers, scheduler=args.scheduler,
+                               db_url=args.db, force=args.force)
+    failed = [o for o in outcomes if not o.ok]
+    for o in failed:
+        print(f"{o.student}: nbgrader could not autograde this submission:\n{o.log}", file=sys.stderr)
+    print(f"{args.assignment}: {len(outcomes) - len(failed)} of {len(outcomes)} students autograded"
+          f"{'' if not failed else '; failed: ' + ', '.join(o.student for o in failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

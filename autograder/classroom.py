@@ -1,0 +1,112 @@
+"""Grading a whole class on nbgrader: every submitted student autograded in parallel into the gradebook.
+
+nbgrader autogrades one notebook at a time. Here each worker process (local, or on a Dask cluster)
+runs nbgrader's own `autograde` for one student at a time through `NbGraderAPI`, so a student costs
+one kernel and no extra interpreter start. The gradebook is written by nbgrader itself: students
+are created beforehand by this process alone, and SQLite waits for a busy database instead of
+failing with "database is locked". Without `force`, students already autograded are skipped, so
+re-running grades only what is new; with it, everyone is regraded to the same result.
+"""
+import functools
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+from nbgrader.apps import NbGraderAPI
+from nbgrader.coursedir import CourseDirectory
+from traitlets.config.loader import PyFileConfigLoader
+
+# Seconds a writer waits for SQLite's lock: longer than any single gradebook transaction can take.
+SQLITE_BUSY_TIMEOUT = 600
+
+
+@dataclass(frozen=True)
+class Outcome:
+    student: str
+    ok: bool
+    seconds: float
+    log: str  # nbgrader's log for this student; the traceback when autograde itself failed
+
+
+def course_config(root: Path, db_url: str | None = None):
+    """nbgrader's configuration of the course at `root`, on gradebook `db_url` if given."""
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    url = db_url or config.CourseDirectory.db_url
+    if url.startswith("sqlite:") and "timeout=" not in url:
+        url += ("&" if "?" in url else "?") + f"timeout={SQLITE_BUSY_TIMEOUT}"
+    config.CourseDirectory.db_url = url
+    return config
+
+
+def submitted(root: Path, assignment: str) -> list[str]:
+    """Students with a submission of `assignment` in `root/submitted`, sorted."""
+    return sorted(p.parent.name for p in (root / "submitted").glob(f"*/{assignment}") if p.is_dir())
+
+
+def enrol(root: Path, assignment: str, students: list[str], db_url: str | None = None) -> None:
+    """Create the missing students in the gradebook from one process, before any worker starts."""
+    config = course_config(root, db_url)
+    with Gradebook(config.CourseDirectory.db_url, course_id=config.CourseDirectory.course_id) as gb:
+        gb.find_assignment(assignment)  # MissingEntry: release the assignment first
+        known = {s.id for s in gb.students}
+        for student in students:
+            if student not in known:
+                gb.add_student(student)
+
+
+@functools.cache
+def _api(root: str, db_url: str | None) -> NbGraderAPI:
+    config = course_config(Path(root), db_url)
+    api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    api.log.setLevel(logging.INFO)
+    # nbgrader's log goes to the outcome, not to the terminal the progress bar draws on.
+    api.log.handlers = [logging.NullHandler()]
+    api.log.propagate = False
+    return api
+
+
+def grade_one(root: str, assignment: str, student: str, db_url: str | None = None, force: bool = False) -> Outcome:
+    """nbgrader autograde of one student's submission, in this process (a worker)."""
+    start = time.perf_counter()
+    result = _api(root, db_url).autograde(assignment, student, force=force, create=False)
+    log = result.get("log", "") + result.get("error", "")
+    return Outcome(student, result["success"], time.perf_counter() - start, log)
+
+
+def grade(root: Path, assignment: str, *, workers: int | None = None, scheduler: str | None = None,
+          db_url: str | None = None, force: bool = False, progress: bool = True) -> list[Outcome]:
+    """Autograde every submitted student of `assignment`, `workers` at a time (default: one per
+    core) or on the Dask cluster at `scheduler`; the outcomes in student order."""
+    from tqdm.auto import tqdm
+
+    root = Path(root).resolve()
+    students = submitted(root, assignment)
+    enrol(root, assignment, students, db_url)
+    bar = tqdm(total=len(students), desc=f"autograde {assignment}", unit="student", disable=not progress)
+    outcomes = []
+    with _executor(workers, scheduler) as pool:
+        futures = [pool.submit(grade_one, str(root), assignment, s, db_url, force) for s in students]
+        for future in as_completed(futures):
+            outcome = future.result()
+            outcomes.append(outcome)
+            bar.set_postfix_str(f"{outcome.student}: {'graded' if outcome.ok else 'FAILED'}")
+            bar.update()
+    bar.close()
+    return sorted(outcomes, key=lambda o: o.student)
+
+
+@contextmanager
+def _executor(workers: int | None, scheduler: str | None):
+    if scheduler is None:
+        with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+            yield pool
+        return
+    from distributed import Client
+
+    with Client(scheduler) as client, client.get_executor() as pool:
+        yield pool

@@ -1,0 +1,112 @@
+"""`autograder grade`: a whole class autograded in parallel by real nbgrader into a real gradebook,
+SQLite with local worker processes, and PostgreSQL with a Dask cluster of worker processes."""
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from distributed import LocalCluster
+
+from autograder import classroom, grading
+from autograder.__main__ import main
+from autograder.mutants import expected_scores, mutants, submission
+
+pytestmark = pytest.mark.grading
+NAME = "ps01_training_loop"
+MATRIX = {m.name: m for m in mutants(NAME)}
+# Two students per bug, so that workers grade different students at the same moment.
+CLASS = {f"{bug}_{i}": bug for bug in ["reference", "blank", "no_zero_grad", "zero_grad_after_backward"] for i in (1, 2)}
+
+
+def course(folder: Path, students: dict[str, str], db_url: str | None = None) -> Path:
+    root = grading.scratch_course(folder, [NAME], db_url)
+    for student, bug in students.items():
+        grading.submit(root, NAME, student, submission(NAME, MATRIX[bug], root))
+    return root
+
+
+def assert_graded_as_the_matrix_says(root: Path, students: dict[str, str], db_url: str | None = None):
+    got = grading.scores(root, NAME, db_url)
+    assert sorted(got) == sorted(students), "every student has exactly one graded submission"
+    for student, bug in students.items():
+        assert got[student] == expected_scores(NAME, MATRIX[bug]), student
+
+
+def test_grade_a_class_in_parallel_into_sqlite_and_rerun_it(tmp_path, capsys):
+    root = course(tmp_path / "course", CLASS)
+    assert main(["--root", str(root), "grade", NAME, "--workers", "2"]) == 0
+    assert f"{NAME}: 8 of 8 students autograded" in capsys.readouterr().out
+    assert_graded_as_the_matrix_says(root, CLASS)
+
+    again = classroom.grade(root, NAME, workers=2, progress=False)
+    assert all(o.ok and "Skipping existing assignment" in o.log for o in again), "a re-run grades only what is new"
+    assert_graded_as_the_matrix_says(root, CLASS)
+
+
+def test_a_submission_nbgrader_cannot_autograde_fails_alone(tmp_path, capsys):
+    students = {"reference_1": "reference", "reference_2": "reference"}
+    root = course(tmp_path / "course", students)
+    broken = root / "submitted" / "broken" / NAME
+    broken.mkdir(parents=True)
+    (broken / f"{NAME}.ipynb").write_text("{ this is not a notebook")
+    assert main(["--root", str(root), "grade", NAME, "--workers", "2"]) == 1
+    out = capsys.readouterr()
+    assert f"{NAME}: 2 of 3 students autograded; failed: broken" in out.out
+    assert "broken: nbgrader could not autograde this submission" in out.err
+    assert "Notebook does not appear to be JSON" in out.err
+    got = grading.scores(root, NAME)
+    assert sum(got.pop("broken").values()) == 0, "the broken submission is in the gradebook with zero"
+    assert got == {student: expected_scores(NAME, MATRIX[bug]) for student, bug in students.items()}
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A PostgreSQL server of Debian's package on a Unix socket in a scratch folder; its URL."""
+    binaries = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    assert binaries, "needs Debian's postgresql (`apt-get install postgresql`; .ci/run installs it)"
+    bin_dir = binaries[-1].parent
+    folder = Path(tempfile.mkdtemp(prefix="gradebook-pg-"))
+    # The server refuses to run as root: as root, run it as Debian's postgres user.
+    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if run_as:
+        user = pwd.getpwnam("postgres")
+        os.chown(folder, user.pw_uid, user.pw_gid)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = folder / "data"
+    subprocess.run([*run_as, bin_dir / "initdb", "-D", data, "-U", "grader", "--auth=trust"], check=True,
+                   capture_output=True)
+    subprocess.run([*run_as, bin_dir / "pg_ctl", "-D", data, "-w", "-l", folder / "log",
+                    "-o", f"-p {port} -k {folder} -c listen_addresses=''", "start"], check=True, capture_output=True)
+    try:
+        subprocess.run([*run_as, bin_dir / "createdb", "-h", folder, "-p", str(port), "-U", "grader", "gradebook"],
+                       check=True, capture_output=True)
+        yield f"postgresql+psycopg://grader@/gradebook?host={folder}&port={port}"
+    finally:
+        subprocess.run([*run_as, bin_dir / "pg_ctl", "-D", data, "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_grade_on_a_dask_cluster_into_postgresql_and_regrade(tmp_path, postgres):
+    students = {name: bug for name, bug in CLASS.items() if name.endswith("_1")}
+    root = course(tmp_path / "course", students, postgres)
+    assert not (root / "gradebook.db").exists(), "the assignment went to PostgreSQL, not to SQLite"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        for force in (False, True):
+            outcomes = classroom.grade(root, NAME, scheduler=cluster.scheduler_address, db_url=postgres,
+                                       force=force, progress=False)
+            assert [o.student for o in outcomes if o.ok] == sorted(students)
+            assert_graded_as_the_matrix_says(root, students, postgres)
+    assert not (root / "gradebook.db").exists()
+
+
+def test_the_command_line_is_installed_and_documents_itself():
+    command = Path(sys.executable).parent / "autograder"
+    done = subprocess.run([command, "grade", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "--workers" in done.stdout and "--scheduler" in done.stdout
