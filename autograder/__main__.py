@@ -1,6 +1,7 @@
 """`autograder`: grade a whole class with nbgrader, and report on it.
 
     autograder grade ps01_training_loop [--workers N] [--scheduler tcp://host:8786] [--db URL] [--force]
+    autograder report ps01_training_loop [--db URL]
 
 Run it in the course root (or pass --root). Students come from `submitted/<student>/<assignment>`
 (what `nbgrader collect` or `nbgrader zip_collect` leaves); grades go to nbgrader's gradebook.
@@ -9,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder import classroom
+from autograder import classroom, report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,8 +23,15 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--scheduler", help="a Dask scheduler address: grade on that cluster instead")
     grade.add_argument("--db", help="gradebook URL (default: the course's, e.g. sqlite:///gradebook.db)")
     grade.add_argument("--force", action="store_true", help="regrade students already autograded")
+    summary = commands.add_parser("report", help="feedback for every student and a class report (CSV, HTML)")
+    summary.add_argument("assignment")
+    summary.add_argument("--db", help="gradebook URL (default: the course's)")
     args = parser.parse_args(argv)
 
+    if args.command == "report":
+        folder = report.report(args.root, args.assignment, args.db)
+        print(f"{args.assignment}: {folder / 'report.html'}, {folder / 'scores.csv'}")
+        return 0
     outcomes = classroom.grade(args.root, args.assignment, workers=args.workers, scheduler=args.scheduler,
                                db_url=args.db, force=args.force)
     failed = [o for o in outcomes if not o.ok]

@@ -1,5 +1,7 @@
 """`autograder grade`: a whole class autograded in parallel by real nbgrader into a real gradebook,
 SQLite with local worker processes, and PostgreSQL with a Dask cluster of worker processes."""
+import csv
+import html
 import os
 import pwd
 import shutil
@@ -14,7 +16,7 @@ from distributed import LocalCluster
 
 from autograder import classroom, grading
 from autograder.__main__ import main
-from autograder.mutants import expected_scores, mutants, submission
+from autograder.mutants import expected_scores, grade_cells, mutants, submission
 
 pytestmark = pytest.mark.grading
 NAME = "ps01_training_loop"
@@ -37,15 +39,40 @@ def assert_graded_as_the_matrix_says(root: Path, students: dict[str, str], db_ur
         assert got[student] == expected_scores(NAME, MATRIX[bug]), student
 
 
-def test_grade_a_class_in_parallel_into_sqlite_and_rerun_it(tmp_path, capsys):
-    root = course(tmp_path / "course", CLASS)
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    """The class autograded by `autograder grade` with two workers, into SQLite."""
+    root = course(tmp_path_factory.mktemp("class") / "course", CLASS)
     assert main(["--root", str(root), "grade", NAME, "--workers", "2"]) == 0
-    assert f"{NAME}: 8 of 8 students autograded" in capsys.readouterr().out
-    assert_graded_as_the_matrix_says(root, CLASS)
+    return root
 
-    again = classroom.grade(root, NAME, workers=2, progress=False)
+
+def test_grade_a_class_in_parallel_into_sqlite_and_rerun_it(graded_class):
+    assert_graded_as_the_matrix_says(graded_class, CLASS)
+    again = classroom.grade(graded_class, NAME, workers=2, progress=False)
     assert all(o.ok and "Skipping existing assignment" in o.log for o in again), "a re-run grades only what is new"
-    assert_graded_as_the_matrix_says(root, CLASS)
+    assert_graded_as_the_matrix_says(graded_class, CLASS)
+
+
+def test_report_tells_the_class_scores_and_most_common_bugs(graded_class):
+    assert main(["--root", str(graded_class), "report", NAME]) == 0
+    folder = graded_class / "reports" / NAME
+    with (folder / "scores.csv").open() as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    points = grade_cells(NAME)
+    assert sorted(rows) == sorted(CLASS)
+    for student, bug in CLASS.items():
+        expected = expected_scores(NAME, MATRIX[bug])
+        assert {c: float(rows[student][c]) for c in points} == expected
+        assert float(rows[student]["score"]) == sum(expected.values())
+    page = html.unescape((folder / "report.html").read_text())
+    assert page.count('<img alt="" src="data:image/png;base64,') == 2, "score distribution and failure rates"
+    # Both no_zero_grad students lose audit_zero_grad with the same message: it is the top bug of that cell.
+    message = grading.messages(graded_class, NAME, "no_zero_grad_1")["audit_zero_grad"].splitlines()[0]
+    assert f"2 × <code>{message[:100]}" in page
+    for student in CLASS:
+        link = f"../../feedback/{student}/{NAME}/{NAME}.html"
+        assert link in page and (folder / link).exists()
 
 
 def test_a_submission_nbgrader_cannot_autograde_fails_alone(tmp_path, capsys):
