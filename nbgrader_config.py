@@ -14,6 +14,16 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 
 # Each cell gets two minutes; a cell that never ends is interrupted and scores zero.
 c.Execute.timeout = 120
+# A graded cell deleted from a submission (or whose id was changed) is put back, so it is graded
+# (a test cell runs, and fails if the code is missing) instead of waiting for manual grading.
+c.OverwriteCells.add_missing_cells = True
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "autograder.nbgrader_plugin.RestoreCells",  # OverwriteCells, robust to a graded cell's id changed
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 # Hidden audit cells are judged by the grader, outside the student's kernel (autograder.nbgrader_plugin).
 c.Autograde.autograde_preprocessors = [
     "autograder.nbgrader_plugin.AuditedExecute",

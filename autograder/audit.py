@@ -12,6 +12,7 @@ only records and the grader judges; whatever the kernel did to itself cannot fak
 """
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import cloudpickle
 import torch
+
+from autograder import recorder, sandbox
 
 AUDIT_DIR_ENV = "COURSE_AUDIT_DIR"
 
@@ -49,13 +51,31 @@ def checks() -> dict[str, Check]:
 
 def record(check: Check, namespace: dict, folder: Path) -> None:
     """Pickle, by value, the names `check` needs from the student's namespace into `folder`."""
-    found = {n: namespace[n] for n in check.needs if n in namespace}
-    with open(folder / f"{check.name}.pkl", "wb") as f:
-        cloudpickle.dump(found, f)
+    recorder.record(check.name, check.needs, namespace, folder)
 
 
-def run_audits(folder: Path, names: list[str], seeds: dict[str, int] | None = None) -> dict[str, str | None]:
-    """Run the runner on what `record` left in `folder`, judge it; name -> failure message or None."""
+def stand_in(folder: Path) -> Path:
+    """Write in `folder` the `autograder` package a student's kernel sees at grading: `audit(name)`
+    only records, and the kernel can read no check, seed or scenario. Returns the package folder."""
+    package = folder / "autograder"
+    package.mkdir(parents=True)
+    shutil.copy(recorder.__file__, package / "recorder.py")
+    needs = {name: check.needs for name, check in checks().items()}
+    (package / "__init__.py").write_text(
+        '"""Stand-in for the autograder in a student\'s kernel at grading: it only records."""\n'
+        "import os\nimport sys\nfrom pathlib import Path\n\n"
+        "from autograder.recorder import RECORDED, record\n\n"
+        f"NEEDS = {needs!r}\n\n\n"
+        "def audit(name):\n"
+        f"    record(name, NEEDS[name], sys._getframe(1).f_globals, Path(os.environ[{AUDIT_DIR_ENV!r}]))\n"
+        "    print(RECORDED.format(name))\n")
+    return package
+
+
+def run_audits(folder: Path, names: list[str], seeds: dict[str, int] | None = None,
+               confine: bool = False) -> dict[str, str | None]:
+    """Run the runner (in the sandbox if `confine`) on what `record` left in `folder`, judge it;
+    name -> failure message or None."""
     registry = checks()
     seeds = {n: (seeds or {}).get(n, registry[n].seed) for n in names}
     todo = [n for n in dict.fromkeys(names) if (folder / f"{n}.pkl").exists()]
@@ -65,11 +85,12 @@ def run_audits(folder: Path, names: list[str], seeds: dict[str, int] | None = No
         out.mkdir()
         if todo:
             limit = sum(registry[n].timeout for n in todo) + 60
-            with open(log, "wb") as sink:
+            cmd = [sys.executable, "-m", "autograder.runner", str(folder), str(out), *(f"{n}={seeds[n]}" for n in todo)]
+            if confine:
+                cmd = sandbox.command(cmd, cwd=folder, writable=[out], read_only=[folder])
+            with open(log, "wb") as sink, sandbox.lent([folder, out] if confine else []):
                 try:
-                    subprocess.run([sys.executable, "-m", "autograder.runner", str(folder), str(out),
-                                    *(f"{n}={seeds[n]}" for n in todo)],
-                                   stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                    subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
                                    cwd=folder, timeout=limit, check=False)
                 except subprocess.TimeoutExpired:
                     pass
@@ -133,7 +154,7 @@ def audit(name: str) -> None:
     deferred = os.environ.get(AUDIT_DIR_ENV)
     if deferred:
         record(check, namespace, Path(deferred))
-        print(f"{name}: recorded for the grader, which runs this audit in a clean process.")
+        print(recorder.RECORDED.format(name))
         return
     with tempfile.TemporaryDirectory(prefix="audit-") as d:
         record(check, namespace, Path(d))

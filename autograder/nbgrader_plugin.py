@@ -4,17 +4,23 @@ Configured in nbgrader_config.py in place of nbgrader's Execute. While the kerne
 each hidden `audit("...")` cell only records the student's functions; afterwards this grader process
 runs them in a fresh runner and judges the results itself, then writes each audit cell's output:
 a line on stdout for a pass, an error for a failure. nbgrader scores the cell from that output.
+The kernel and the runner both run confined (`autograder.sandbox`) unless `confine` is off.
 """
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors import Execute, OverwriteCells
 from nbgrader.utils import is_grade
+from traitlets import Bool
 
-from autograder.audit import AUDIT_DIR_ENV, run_audits
+from autograder import sandbox
+from autograder.audit import AUDIT_DIR_ENV, run_audits, stand_in
 
 AUDIT_CALL = re.compile(r"""^\s*audit\(\s*["']([\w.]+)["']\s*\)""", re.M)
 
@@ -26,22 +32,77 @@ def audit_names(cell: NotebookNode) -> list[str]:
     return AUDIT_CALL.findall(cell.source)
 
 
+def error_output(ename: str, message: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])
+
+
 def verdict_output(name: str, message: str | None) -> NotebookNode:
     if message is None:
         return NotebookNode(output_type="stream", name="stdout", text=f"{name}: passed\n")
-    return NotebookNode(output_type="error", ename="AuditFailure", evalue=message,
-                        traceback=[f"AuditFailure ({name}): {message}"])
+    return error_output("AuditFailure", message)
+
+
+class ConfinedKernelManager(AsyncKernelManager):
+    """The notebook's kernel, started in the sandbox: with no network, it talks to nbgrader over
+    Unix sockets in a folder of its own; it writes only there, in the notebook's folder and in the
+    audit folder; its `autograder` package is a stand-in that only records."""
+
+    async def _async_pre_start_kernel(self, **kw):
+        self.sockets = Path(tempfile.mkdtemp(prefix="kernel-"))
+        self.transport = "ipc"
+        self.connection_file = str(self.sockets / "kernel.json")
+        self.ip = str(self.sockets / "ipc")
+        # A signal to the process group would stop bwrap itself: the kernel interrupts itself on request.
+        self.kernel_spec.interrupt_mode = "message"
+        cmd, kw = await super()._async_pre_start_kernel(**kw)
+        cwd = Path(kw.get("cwd") or os.getcwd())
+        sandbox.lend([self.sockets])  # the connection file was just written, the grader's
+        writable = [cwd, self.sockets, *([Path(os.environ[AUDIT_DIR_ENV])] if AUDIT_DIR_ENV in os.environ else [])]
+        package = stand_in(Path(tempfile.mkdtemp(prefix="stand-in-", dir=self.sockets)))
+        return sandbox.command(cmd, cwd=cwd, writable=writable, stand_ins={sandbox.AUTOGRADER: package}), kw
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart)
+        if not restart:
+            shutil.rmtree(self.sockets, ignore_errors=True)
 
 
 class AuditedExecute(Execute):
     """nbgrader's Execute, then trusted judging of every hidden audit cell."""
 
+    confine = Bool(True, help="Run the kernel and the audit runner in the sandbox.").tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.confine:
+            self.kernel_manager_class = ConfinedKernelManager
+
+    def preprocess_cell(self, cell, resources, index):
+        # A dead kernel would end nbgrader's autograde of the whole notebook: instead, the cell it
+        # died in and every graded cell after it score zero, with a message, and the rest keep theirs.
+        if self.died_in is not None:
+            if cell.cell_type == "code" and is_grade(cell):
+                cell.outputs = [error_output("KernelDied", f"Not run: the kernel died in cell {self.died_in} "
+                                             "above, and nothing after it ran.")]
+            return cell, resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self.died_in = index
+            cell.outputs.append(error_output(
+                "KernelDied", f"The kernel died while running this cell (cell {index}): something in it ended "
+                "the Python process (os._exit, a crash, or the memory limit). The cells below did not run."))
+            return cell, resources
+
     def preprocess(self, nb, resources, *args, **kwargs):
+        self.died_in = None
         with tempfile.TemporaryDirectory(prefix="audit-") as folder:
             previous = os.environ.get(AUDIT_DIR_ENV)
             os.environ[AUDIT_DIR_ENV] = folder  # the kernel inherits it and only records
+            notebook_folder = Path(resources.get("metadata", {}).get("path") or os.getcwd())
             try:
-                nb, resources = super().preprocess(nb, resources, *args, **kwargs)
+                with sandbox.lent([notebook_folder, Path(folder)] if self.confine else []):
+                    nb, resources = super().preprocess(nb, resources, *args, **kwargs)
             finally:
                 if previous is None:
                     os.environ.pop(AUDIT_DIR_ENV, None)
@@ -49,9 +110,21 @@ class AuditedExecute(Execute):
                     os.environ[AUDIT_DIR_ENV] = previous
             cells = [(cell, audit_names(cell)) for cell in nb.cells]
             cells = [(cell, names) for cell, names in cells if names]
-            verdicts = run_audits(Path(folder), [n for _, names in cells for n in names])
+            verdicts = run_audits(Path(folder), [n for _, names in cells for n in names], confine=self.confine)
             for cell, names in cells:
                 cell.outputs = [verdict_output(n, verdicts[n]) for n in names]
                 failed = [n for n in names if verdicts[n]]
                 self.log.info("audit %s: %s", ", ".join(names), "FAILED " + ", ".join(failed) if failed else "passed")
         return nb, resources
+
+
+class RestoreCells(OverwriteCells):
+    """nbgrader's OverwriteCells, surviving a graded cell whose id the student changed: nbgrader drops
+    the unknown id but leaves the cell marked graded, then fails on it when it puts missing cells back.
+    Here that cell becomes an ordinary cell of the student's, and the original is put back and graded."""
+
+    def preprocess_cell(self, cell, resources, index):
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if "nbgrader" in cell.metadata and "grade_id" not in cell.metadata.nbgrader:
+            del cell.metadata["nbgrader"]
+        return cell, resources

@@ -92,8 +92,11 @@ def main(argv: list[str]) -> None:
                 records[name] = path.read_bytes()
         shutil.rmtree(staging, ignore_errors=True)
     # Only records that came from their own check's child survive; anything else written here goes.
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir()
+    for leftover in out.iterdir():  # `out` itself stays: in the sandbox it is a mount point
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover)
+        else:
+            leftover.unlink()
     for name, data in records.items():
         (out / f"{name}.pt").write_bytes(data)
 

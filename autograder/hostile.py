@@ -1,0 +1,148 @@
+"""Hostile and broken submissions of ps01, each with the grade it must get: the grading corpus.
+
+Each case starts from a submission of the mutant matrix (the reference unless said) and breaks it
+the way a real class does: code that never ends, eats memory, kills its kernel, deletes or renames
+graded cells, edits locked test cells, floods its output, writes or connects outside its folder,
+or tampers with its kernel to fake a pass. `fails` names every grade cell it must lose, with a
+phrase of the message it must show, beside those its base submission loses; every other grade cell
+keeps its points.
+"""
+from dataclasses import dataclass, field
+from typing import Callable
+
+import nbformat
+from nbformat.notebooknode import NotebookNode
+
+NAME = "ps01_training_loop"
+HELPERS = ["test_learning_helpers", "audit_gradient_flow", "audit_weight_change", "audit_loss_decrease"]
+# A solution cell that defines nothing: its tests, its audits and the milestone that uses it fail.
+MISSING_HELPERS = {"test_learning_helpers": "NameError", "test_xor_milestone": "NameError",
+                   **{c: "is not defined" for c in HELPERS[1:]}}
+AUDITS = ["audit_zero_grad", "audit_step_loss", "audit_every_parameter_learns", "audit_one_step_per_batch",
+          "audit_epoch_mean", "audit_fit_history", "audit_convergence", *HELPERS[1:]]
+
+
+@dataclass(frozen=True)
+class Forbidden:
+    """What a submission must not reach: the course root, another student's folder, the grader's
+    home, a port on the grading host."""
+    course_root: str
+    other_student: str
+    home: str
+    port: int
+
+
+Change = Callable[[NotebookNode, Forbidden], None]  # edits a submission in place
+
+
+@dataclass(frozen=True)
+class Hostile:
+    name: str
+    why: str
+    change: Change
+    fails: dict[str, str] = field(default_factory=dict)  # beyond what its base loses
+    base: str = "reference"  # the mutant of ps01's matrix it starts from
+
+
+def cell(nb: NotebookNode, grade_id: str) -> NotebookNode:
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def prepend(grade_id: str, code: str) -> Change:
+    def change(nb, forbidden):
+        cell(nb, grade_id).source = code + cell(nb, grade_id).source
+    return change
+
+
+def scratch(code: str) -> Change:
+    """A cell of the student's own at the end of the notebook."""
+    def change(nb, forbidden):
+        nb.cells.append(nbformat.v4.new_code_cell(code))
+    return change
+
+
+def delete(*grade_ids: str) -> Change:
+    def change(nb, forbidden):
+        nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in grade_ids]
+    return change
+
+
+def rename(grade_id: str, new: str) -> Change:
+    def change(nb, forbidden):
+        cell(nb, grade_id).metadata.nbgrader["grade_id"] = new
+    return change
+
+
+def replace(grade_id: str, code: str) -> Change:
+    def change(nb, forbidden):
+        cell(nb, grade_id).source = code
+    return change
+
+
+def outside(nb: NotebookNode, forbidden: Forbidden) -> None:
+    """A cell that tries to write and read where a submission must not, and to reach the host."""
+    root, other, home, port = forbidden.course_root, forbidden.other_student, forbidden.home, forbidden.port
+    scratch(
+        "import os, socket\n"
+        "reached = []\n"
+        f"for path in [{root!r} + '/evil.txt', {root!r} + '/source/evil.txt', {other!r} + '/evil.txt',\n"
+        f"             '../../../evil.txt', {home!r} + '/evil.txt']:\n"
+        "    try:\n"
+        "        with open(path, 'w') as f:\n"
+        "            f.write('written by a submission')\n"
+        "        reached.append(path)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        f"for path in [{root!r} + '/gradebook.db', {root!r} + '/source/{NAME}/{NAME}.ipynb']:\n"
+        "    try:\n"
+        "        open(path, 'rb').read(16)\n"
+        "        reached.append(path)\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "try:\n"
+        f"    socket.create_connection(('127.0.0.1', {port}), timeout=3).sendall(b'a submission got out')\n"
+        "    reached.append('network')\n"
+        "except OSError:\n"
+        "    pass\n"
+        "print('reached:', reached)\n")(nb, forbidden)
+
+
+HOSTILE = [
+    Hostile("syntax_error", "a syntax error in the last solution cell",
+            replace("learning_helpers", "def gradient_flow(model)\n    return {}\n"),
+            fails=MISSING_HELPERS),
+    Hostile("never_ends", "a loop that never ends at the top of a solution cell",
+            prepend("learning_helpers", "while True:\n    pass\n"),
+            fails=MISSING_HELPERS),
+    Hostile("memory_hog", "allocates until memory runs out",
+            prepend("learning_helpers", "hog = [bytearray(2**28) for _ in range(256)]\n"),
+            fails=MISSING_HELPERS),
+    Hostile("kernel_dies", "os._exit in a solution cell kills the kernel",
+            prepend("learning_helpers", "import os\nos._exit(1)\n"),
+            fails={"test_learning_helpers": "the kernel died", "test_xor_milestone": "the kernel died",
+                   **{c: "Nothing was recorded" for c in HELPERS[1:]}}),
+    Hostile("test_cells_deleted", "the visible test cells deleted: nbgrader puts them back and runs them",
+            delete("test_train_step", "test_fit"), base="no_step"),
+    Hostile("solution_cell_deleted", "a solution cell deleted: its functions are missing",
+            delete("learning_helpers"),
+            fails=MISSING_HELPERS),
+    Hostile("grade_id_changed", "a visible test cell's id changed: the original is put back and graded",
+            rename("test_train_step", "my_test"), base="no_step"),
+    Hostile("locked_test_edited", "a locked test cell emptied: nbgrader restores it",
+            replace("test_train_step", "pass\n"), base="no_step"),
+    Hostile("output_flood", "prints a million lines and a 50 MB string",
+            scratch("for i in range(10**6):\n    print(i)\nprint('x' * 50_000_000)\n")),
+    Hostile("writes_and_connects_outside", "writes to the course, another student and home, reads the "
+            "gradebook and source, connects to the host", outside),
+    Hostile("tamper_ipython_hook", "an IPython input transformer turns every later audit call into a print",
+            prepend("learning_helpers", "get_ipython().input_transformers_post.append(\n"
+                    "    lambda lines: [line.replace('audit(', 'print(') for line in lines])\n"),
+            fails={c: "Nothing was recorded" for c in AUDITS[7:]}),
+    Hostile("tamper_reads_hidden_tests", "reads the autograder's checks and the notebook on disk while it runs",
+            scratch("import glob, autograder, os\n"
+                    "found = {p: open(p).read() for p in glob.glob(os.path.dirname(autograder.__file__) + '/*.py')\n"
+                    "         + glob.glob('*.ipynb')}\n"
+                    "# the words are split so that this cell, in the notebook on disk, does not hold them\n"
+                    "print({p: [w for w in ('def ' + 'judge', 'def ' + 'collect', 'CHECKS' + ' =') if w in text]\n"
+                    "       for p, text in found.items()})\n")),
+]

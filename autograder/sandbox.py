@@ -1,0 +1,102 @@
+"""Student code at grading runs confined, with no Docker: Debian's bubblewrap (`bwrap`) and limits.
+
+Both processes that run a student's code at autograde, the notebook's kernel and the audit runner,
+start inside a sandbox that has
+- no network: a network namespace of its own (the kernel talks to nbgrader over Unix sockets);
+- a file system made of the system's /usr, the Python installation and this course's packages,
+  all read-only, a private /tmp, and the few folders it must write (the submission's own folder,
+  the kernel's sockets, the audit's records): no source/, no gradebook, no other student;
+- limits on its address space, on the size of any file it writes and, when the grader runs as root,
+  on its processes: it then runs as a user id of its own, so a fork bomb exhausts only itself.
+"""
+import os
+import shutil
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import autograder
+import course
+from autograder.notebooks import ROOT
+
+MEMORY = 4 * 2**30  # bytes of address space: torch with its threads maps ~1 GB, the notebooks peak under 0.5
+FILE_SIZE = 64 * 2**20  # bytes per written file: plenty for a checkpoint of the course's models
+PROCESSES = 256  # processes and threads of the sandbox's own user id
+FONTS = Path("/etc/fonts")
+AUTOGRADER = Path(autograder.__file__).parent.resolve()  # matplotlib's fontconfig warns on stderr without it
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing: grading refuses to run student code unconfined."""
+
+
+def _readable() -> list[Path]:
+    """What student code may read: Python, its packages, the course's helpers and datasets."""
+    paths = {Path(sys.base_prefix), Path(sys.prefix), Path(sys.exec_prefix),
+             AUTOGRADER, Path(course.__file__).parent, ROOT / "datasets"}
+    if FONTS.exists():
+        paths.add(FONTS)
+    return sorted(p.resolve() for p in paths if not p.resolve().is_relative_to("/usr"))
+
+
+def user_id() -> int | None:
+    """The sandbox's own user id when the grader is root (one per grading process), else None."""
+    return 100000 + os.getpid() if os.geteuid() == 0 else None
+
+
+def command(cmd: list[str], *, cwd: Path, writable: list[Path], read_only: list[Path] = (),
+            stand_ins: dict[Path, Path] | None = None) -> list[str]:
+    """`cmd` wrapped to run confined in `cwd`, writing only to `writable`; each folder of
+    `stand_ins` (what it would see -> what it sees there instead) is replaced."""
+    stand_ins = stand_ins or {}
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise SandboxUnavailable("bubblewrap is not installed (Debian: apt-get install bubblewrap): "
+                                 "grading will not run student code unconfined.")
+    limits = ["prlimit", f"--as={MEMORY}", f"--fsize={FILE_SIZE}"]
+    uid = user_id()
+    if uid is None:  # unprivileged: bwrap makes a user namespace, the code keeps the grader's user id
+        namespaces, become = ["--unshare-all"], []
+    else:  # root: bwrap needs no user namespace, and the code drops to the sandbox's own user id
+        limits.append(f"--nproc={PROCESSES}")
+        namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
+        become = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    box = [bwrap, "--die-with-parent", *namespaces, "--ro-bind", "/usr", "/usr",
+           *(a for d in ("bin", "lib", "lib64", "sbin") if Path("/usr", d).exists()
+             for a in ("--symlink", f"usr/{d}", f"/{d}")),
+           "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0777", "--dir", "/tmp/home",
+           "--setenv", "HOME", "/tmp/home", "--setenv", "MPLCONFIGDIR", "/tmp/home",
+           # ipykernel exits when its parent looks gone, as it always does from inside a pid
+           # namespace, unless the parent is 1; --die-with-parent ends the sandbox with the grader.
+           "--setenv", "JPY_PARENT_PID", "1"]
+    made = {Path("/"), Path("/usr"), Path("/tmp"), Path("/dev"), Path("/proc")}
+    for path, how in [*((p, "--ro-bind") for p in [*_readable(), *read_only]), *((p, "--bind") for p in writable)]:
+        # bwrap would make the folders above a mount point private to root: the sandbox's user must pass
+        for parent in reversed(path.parents):
+            if parent not in made:
+                made.add(parent)
+                box += ["--perms", "0755", "--dir", str(parent)]
+        box += [how, str(stand_ins.get(path, path)), str(path)]
+    return [*limits, "--", *box, "--chdir", str(cwd), "--", *become, *cmd]
+
+
+def lend(paths: list[Path], uid: int | None = None) -> None:
+    """Make `paths` and what they hold belong to `uid` (default: the sandbox's user); as root only."""
+    if os.geteuid() != 0:
+        return
+    uid = user_id() if uid is None else uid
+    for path in paths:
+        os.chown(path, uid, uid, follow_symlinks=False)
+        for parent, dirs, files in os.walk(path):
+            for name in dirs + files:
+                os.chown(os.path.join(parent, name), uid, uid, follow_symlinks=False)
+
+
+@contextmanager
+def lent(paths: list[Path]):
+    """`paths` belong to the sandbox's user for a while, then to the grader again."""
+    lend(paths)
+    try:
+        yield
+    finally:
+        lend(paths, os.geteuid())

@@ -1,0 +1,78 @@
+"""The grading corpus: hostile and broken submissions through `autograder grade` (real nbgrader, the
+sandbox, two workers), each with its exact grade and message, in one class with a well-behaved one."""
+import json
+import socket
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import classroom, grading
+from autograder.hostile import HOSTILE, NAME, Forbidden
+from autograder.mutants import expected_scores, grade_cells, mutants, submission
+
+pytestmark = pytest.mark.grading
+MATRIX = {m.name: m for m in mutants(NAME)}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """(course root, {student: outcome}) of the corpus and the reference, autograded together."""
+    root = grading.scratch_course(tmp_path_factory.mktemp("hostile") / "course", [NAME])
+    with open(root / "nbgrader_config.py", "a") as f:
+        f.write("\nc.Execute.timeout = 20  # the cell that never ends waits for it: keep it short here\n")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.setblocking(False)
+        forbidden = Forbidden(str(root), str(root / "submitted" / "reference" / NAME), str(Path.home()),
+                              server.getsockname()[1])
+        grading.submit(root, NAME, "reference", submission(NAME, MATRIX["reference"], root))
+        for case in HOSTILE:
+            nb = submission(NAME, MATRIX[case.base], root)
+            case.change(nb, forbidden)
+            grading.submit(root, NAME, case.name, nb)
+        outcomes = {o.student: o for o in classroom.grade(root, NAME, workers=2, progress=False)}
+        with pytest.raises(BlockingIOError):
+            server.accept()  # no submission connected to the host
+    return root, outcomes
+
+
+def outputs(root, student: str) -> str:
+    nb = nbformat.read(root / "autograded" / student / NAME / f"{NAME}.ipynb", as_version=4)
+    return json.dumps([c.get("outputs", []) for c in nb.cells])
+
+
+@pytest.mark.parametrize("case", HOSTILE, ids=[c.name for c in HOSTILE])
+def test_each_hostile_submission_gets_its_grade_and_message(graded, case):
+    root, outcomes = graded
+    assert outcomes[case.name].ok, outcomes[case.name].log
+    fails = {**MATRIX[case.base].fails, **case.fails}
+    expected = {cell: 0.0 if cell in fails else points for cell, points in grade_cells(NAME).items()}
+    assert grading.scores(root, NAME)[case.name] == expected, case.why
+    shown = grading.messages(root, NAME, case.name)
+    for cell, phrase in fails.items():
+        assert phrase.lower() in shown.get(cell, "").lower(), f"{cell} should say {phrase!r}: {shown.get(cell)!r}"
+
+
+def test_the_well_behaved_student_keeps_every_point(graded):
+    root, _ = graded
+    assert grading.scores(root, NAME)["reference"] == expected_scores(NAME, MATRIX["reference"])
+
+
+def test_nothing_outside_the_submission_was_written_or_read(graded):
+    root, _ = graded
+    assert not list(root.rglob("evil.txt")) and not (Path.home() / "evil.txt").exists()
+    assert "reached: []" in outputs(root, "writes_and_connects_outside")
+
+
+def test_a_flood_of_output_is_cut_short(graded):
+    root, _ = graded
+    assert (root / "autograded" / "output_flood" / NAME / f"{NAME}.ipynb").stat().st_size < 2**20
+
+
+def test_the_kernel_holds_no_check_code(graded):
+    root, _ = graded
+    shown = outputs(root, "tamper_reads_hidden_tests")
+    assert "recorder.py" in shown and f"{NAME}.ipynb" in shown, shown[-2000:]
+    assert "': [" not in shown.replace("': []", ""), "a file the kernel could read holds check code"
