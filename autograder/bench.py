@@ -1,9 +1,13 @@
 """Benchmark, printed not asserted, all figures from one run:
 - each release notebook, filled with the reference solution, run top to bottom by a fresh kernel:
   seconds and the kernel's peak memory (targets: 60 s, 1.5 GB on 2 cores);
-- seconds to autograde one submission with `nbgrader autograde`, beside a kernel that only starts
-  and imports torch.
+- a class of sample submissions of every assignment (BENCH_CLASS, default 20, cycling through the
+  mutant matrix) graded by plain serial `nbgrader autograde`, then by `autograder grade --workers 2`
+  (target ratio: 1.8 on 2 cores); and each notebook's grading time beside a kernel that only runs
+  the notebook's imports, started the same way, in the sandbox (target: at most 2).
 """
+import os
+import re
 import resource
 import statistics
 import subprocess
@@ -15,25 +19,32 @@ from tempfile import TemporaryDirectory
 import nbformat
 from nbclient import NotebookClient
 
-from autograder import grading
+from autograder import classroom, grading
 from autograder.mutants import mutants, submission
-from autograder.notebooks import assignments
+from autograder.nbgrader_plugin import ConfinedKernelManager
+from autograder.notebooks import assignments, release_path
 
+CLASS = int(os.environ.get("BENCH_CLASS", 20))
 REPEATS = 3
+IMPORT = re.compile(r"^(?:import \S|from \S+ import )")
 
 
-def execute(nb: nbformat.NotebookNode, folder: Path) -> float:
+def execute(nb: nbformat.NotebookNode, folder: Path, **kwargs) -> float:
     """Seconds for a fresh kernel to run `nb` top to bottom in `folder`."""
     start = time.perf_counter()
-    NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(folder)}}).execute()
+    NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(folder)}}, **kwargs).execute()
     return time.perf_counter() - start
 
 
-def import_only_kernel() -> float:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import torch")])
+def import_only_kernel(name: str) -> float:
+    """Seconds for a sandboxed kernel to start and run only the imports of `name`'s notebook."""
+    release = nbformat.read(release_path(name), as_version=4)
+    imports = [line for c in release.cells if c.cell_type == "code" for line in c.source.splitlines()
+               if IMPORT.match(line)]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("\n".join(imports))])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     with TemporaryDirectory() as tmp:
-        return execute(nb, Path(tmp))
+        return execute(nb, Path(tmp), kernel_manager_class=ConfinedKernelManager)
 
 
 def reference_run(name: str) -> tuple[float, float]:
@@ -48,13 +59,26 @@ def reference_run(name: str) -> tuple[float, float]:
         return float(seconds), float(mib)
 
 
-def autograde_once(name: str, folder: Path) -> float:
-    """Seconds for `nbgrader autograde` of one reference submission in a fresh course root."""
+def a_class(name: str, folder: Path) -> Path:
+    """A course root with CLASS submissions of `name`, cycling through its mutant matrix."""
     root = grading.scratch_course(folder, [name])
-    grading.submit(root, name, "reference", submission(name, mutants(name)[0], root))
+    matrix = mutants(name)
+    for i in range(CLASS):
+        m = matrix[i % len(matrix)]
+        grading.submit(root, name, f"{i:02d}_{m.name}", submission(name, m, root))
+    return root
+
+
+def grade_class(name: str, folder: Path) -> tuple[float, float]:
+    """Seconds to grade the class with serial `nbgrader autograde`, then with two workers."""
+    root = a_class(name, folder / "serial")
     start = time.perf_counter()
     grading.autograde(root, name)
-    return time.perf_counter() - start
+    serial = time.perf_counter() - start
+    root = a_class(name, folder / "parallel")
+    start = time.perf_counter()
+    classroom.grade(root, name, workers=2, progress=False)
+    return serial, time.perf_counter() - start
 
 
 def main() -> None:
@@ -62,13 +86,16 @@ def main() -> None:
     for name in assignments():
         seconds, mib = reference_run(name)
         print(f"  {name}: {seconds:.1f} s, kernel peak memory {mib:.0f} MiB")
-    kernel = statistics.median(import_only_kernel() for _ in range(REPEATS))
-    print(f"kernel start + import torch: {kernel:.2f} s (median of {REPEATS})")
+    print(f"\na class of {CLASS} submissions per assignment: serial `nbgrader autograde` vs "
+          f"`autograder grade --workers 2` (target 1.8 x), and the grading time of one notebook beside "
+          f"a kernel that only runs its imports (median of {REPEATS}; target 2 x):")
     with TemporaryDirectory() as tmp:
         for name in assignments():
-            seconds = statistics.median(autograde_once(name, Path(tmp) / f"{name}-{i}") for i in range(REPEATS))
-            print(f"{name}: nbgrader autograde of one submission {seconds:.2f} s "
-                  f"(median of {REPEATS}) = {seconds / kernel:.1f} x the import-only kernel")
+            serial, parallel = grade_class(name, Path(tmp) / name)
+            kernel = statistics.median(import_only_kernel(name) for _ in range(REPEATS))
+            each = serial / CLASS
+            print(f"  {name}: serial {serial:.0f} s, 2 workers {parallel:.0f} s = {serial / parallel:.2f} x faster; "
+                  f"one notebook {each:.1f} s = {each / kernel:.1f} x its import-only kernel ({kernel:.1f} s)")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
+from sqlalchemy.exc import SAWarning
 from traitlets.config.loader import PyFileConfigLoader
 
 # Seconds a writer waits for SQLite's lock: longer than any single gradebook transaction can take.
@@ -61,6 +63,9 @@ def enrol(root: Path, assignment: str, students: list[str], db_url: str | None =
 
 @functools.cache
 def _api(root: str, db_url: str | None) -> NbGraderAPI:
+    # nbgrader's gradebook code trips SQLAlchemy's autoflush warnings (grades are unaffected): they
+    # would only scroll the progress bar away.
+    warnings.filterwarnings("ignore", category=SAWarning)
     config = course_config(Path(root), db_url)
     api = NbGraderAPI(CourseDirectory(config=config), config=config)
     api.log.setLevel(logging.INFO)
