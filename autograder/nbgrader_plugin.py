@@ -66,6 +66,8 @@ class ConfinedKernelManager(AsyncKernelManager):
         if not restart:
             shutil.rmtree(self.sockets, ignore_errors=True)
 
+    cleanup_resources = _async_cleanup_resources  # the async manager's public name binds the base's
+
 
 class AuditedExecute(Execute):
     """nbgrader's Execute, then trusted judging of every hidden audit cell."""
