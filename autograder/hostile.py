@@ -79,6 +79,13 @@ def replace(grade_id: str, code: str) -> Change:
     return change
 
 
+def edit(grade_id: str, old: str, new: str) -> Change:
+    def change(nb, forbidden):
+        assert old in cell(nb, grade_id).source, f"{old!r} is not in {grade_id}"
+        cell(nb, grade_id).source = cell(nb, grade_id).source.replace(old, new)
+    return change
+
+
 def outside(nb: NotebookNode, forbidden: Forbidden) -> None:
     """A cell that tries to write and read where a submission must not, and to reach the host."""
     root, other, home, port = forbidden.course_root, forbidden.other_student, forbidden.home, forbidden.port
@@ -138,6 +145,14 @@ HOSTILE = [
             prepend("learning_helpers", "get_ipython().input_transformers_post.append(\n"
                     "    lambda lines: [line.replace('audit(', 'print(') for line in lines])\n"),
             fails={c: "Nothing was recorded" for c in AUDITS[7:]}),
+    Hostile("tamper_always_equal", "loss_decrease returns first - last as a float whose == is always True",
+            edit("learning_helpers", "return (history[0] - history[-1]) / history[0]",
+                 "class Close(float):\n        def __eq__(self, other):\n            return True\n\n"
+                 "    return Close(history[0] - history[-1])"),
+            fails={"test_learning_helpers": "is 0.75", "audit_loss_decrease": "not a Python float"}),
+    Hostile("tamper_assert_helpers", "patches torch.testing.assert_close and math.isclose to pass anything",
+            prepend("learning_helpers", "import math\ntorch.testing.assert_close = lambda *a, **k: None\n"
+                    "math.isclose = lambda *a, **k: True\n\n"), base="loss_decrease_absolute"),
     Hostile("tamper_reads_hidden_tests", "reads the autograder's checks and the notebook on disk while it runs",
             scratch("import glob, autograder, os\n"
                     "found = {p: open(p).read() for p in glob.glob(os.path.dirname(autograder.__file__) + '/*.py')\n"
