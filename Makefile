@@ -5,7 +5,7 @@ PY := $(CURDIR)/$(VENV)/bin/python
 # nbgrader runs `alembic` and jupyter kernels by name: the venv's scripts come first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup notebooks release demo test bench
+.PHONY: setup notebooks release demo test bench student-export
 
 setup: $(VENV)/.installed
 
@@ -32,3 +32,9 @@ test: setup
 
 bench: setup
 	$(PY) -m autograder.bench
+
+# The student-facing repo (no solutions, no grader): make student-export DEST=../student REPO=owner/name
+REPO ?= training-loops/student
+student-export: release
+	@test -n "$(DEST)" || (echo "usage: make student-export DEST=folder [REPO=owner/name]" && exit 2)
+	$(PY) -m autograder.export $(DEST) --repo $(REPO)

@@ -98,7 +98,8 @@ def write_html(results: ClassResults, assignment: str, path: Path, feedback: Pat
     rows = []
     for cell, points in results.cells.items():
         lost = Counter(first_line(m[cell]) for m in results.messages.values() if cell in m)
-        common = "".join(f"<li>{count} &times; <code>{html.escape(msg)}</code></li>" for msg, count in lost.most_common(3))
+        common = "".join(f"<li>{count} &times; <code>{html.escape(msg)}</code></li>"
+                         for msg, count in lost.most_common(3))
         rows.append(f"<tr><td><code>{cell}</code></td><td>{points:g}</td><td>{sum(lost.values())} of {n}</td>"
                     f"<td><ul>{common}</ul></td></tr>")
     students = []

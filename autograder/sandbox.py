@@ -64,7 +64,8 @@ def command(cmd: list[str], *, cwd: Path, writable: list[Path], read_only: list[
     box = [bwrap, "--die-with-parent", *namespaces, "--ro-bind", "/usr", "/usr",
            *(a for d in ("bin", "lib", "lib64", "sbin") if Path("/usr", d).exists()
              for a in ("--symlink", f"usr/{d}", f"/{d}")),
-           "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0777", "--dir", "/tmp/home",
+           "--dev", "/dev", "--proc", "/proc",
+           "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0777", "--dir", "/tmp/home",
            "--setenv", "HOME", "/tmp/home", "--setenv", "MPLCONFIGDIR", "/tmp/home",
            # ipykernel exits when its parent looks gone, as it always does from inside a pid
            # namespace, unless the parent is 1; --die-with-parent ends the sandbox with the grader.

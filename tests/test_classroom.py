@@ -22,7 +22,8 @@ pytestmark = pytest.mark.grading
 NAME = "ps01_training_loop"
 MATRIX = {m.name: m for m in mutants(NAME)}
 # Two students per bug, so that workers grade different students at the same moment.
-CLASS = {f"{bug}_{i}": bug for bug in ["reference", "blank", "no_zero_grad", "zero_grad_after_backward"] for i in (1, 2)}
+BUGS = ["reference", "blank", "no_zero_grad", "zero_grad_after_backward"]
+CLASS = {f"{bug}_{i}": bug for bug in BUGS for i in (1, 2)}
 
 
 def course(folder: Path, students: dict[str, str], db_url: str | None = None) -> Path:
