@@ -1,0 +1,96 @@
+"""A student's session in a real browser: JupyterLab on loopback, headless Debian Chromium driven by
+Playwright. The LR-schedule notebook, filled in, runs top to bottom without an error; its schedule
+explorer renders and redraws when a slider moves; nbgrader's Validate button passes it. Screenshots
+are kept in build/test-artifacts/."""
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import nbformat
+import pytest
+from playwright.sync_api import sync_playwright
+
+from autograder.mutants import mutants, submission
+from autograder.notebooks import ROOT
+
+pytestmark = pytest.mark.browser
+NAME = "ps03_lr_schedules"
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "build" / "test-artifacts"
+# Debian's Chromium as root in a container, with no network: no sandbox, no GPU, no phoning home.
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab on a loopback port, serving a folder with the notebook filled in; its URL."""
+    assert shutil.which(CHROMIUM), "needs Debian's chromium (`apt-get install chromium`; .ci/run installs it)"
+    root = tmp_path_factory.mktemp("lab")
+    (root / NAME).mkdir()
+    nbformat.write(submission(NAME, mutants(NAME)[0]), root / NAME / f"{NAME}.ipynb")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "browser-test"
+    log = open(root / "lab.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+                               "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+                               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"],
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, (root / "lab.log").read_text()
+                time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/lab/tree/{NAME}/{NAME}.ipynb?token={token}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def test_a_student_runs_explores_and_validates_in_jupyterlab(lab):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(lab)
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+            # every code cell shows an execution count once the kernel is through
+            page.wait_for_function(
+                "() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];"
+                " return p.length > 0 && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }", timeout=240_000)
+            # JupyterLab renders tracebacks and stderr with this MIME type
+            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+            assert errors.count() == 0, errors.all_inner_texts()
+
+            explorer = page.locator(".widget-interact").first
+            explorer.scroll_into_view_if_needed()
+            assert explorer.locator(".noUi-handle").count() == 4, "the explorer shows its four sliders"
+            before = explorer.locator("img").first.get_attribute("src")
+            explorer.locator(".noUi-handle").first.focus()
+            for _ in range(5):
+                page.keyboard.press("ArrowRight")
+            assert explorer.locator(".widget-readout").first.inner_text() == "0.15"
+            page.wait_for_function(  # the plot is redrawn for the new base_lr
+                "src => { const i = document.querySelector('.widget-interact img');"
+                " return i !== null && i.getAttribute('src') !== src; }", arg=before, timeout=60_000)
+            page.screenshot(path=ARTIFACTS / f"{NAME}-explorer.png")
+
+            page.click(".jp-Toolbar >> text=Validate")
+            page.wait_for_selector(".jp-Dialog >> text=Success! Your notebook passes all the tests.", timeout=240_000)
+            page.screenshot(path=ARTIFACTS / f"{NAME}-validate.png")
+        finally:
+            page.screenshot(path=ARTIFACTS / f"{NAME}-last.png")
+            browser.close()
