@@ -9,6 +9,7 @@ re-running grades only what is new; with it, everyone is regraded to the same re
 """
 import functools
 import logging
+import multiprocessing
 import os
 import time
 import warnings
@@ -108,7 +109,9 @@ def grade(root: Path, assignment: str, *, workers: int | None = None, scheduler:
 @contextmanager
 def _executor(workers: int | None, scheduler: str | None):
     if scheduler is None:
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
+        # Fresh interpreters, not forks: a fork of a process with threads can inherit a held lock.
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=spawn) as pool:
             yield pool
         return
     from distributed import Client
