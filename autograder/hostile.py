@@ -145,6 +145,15 @@ HOSTILE = [
             prepend("learning_helpers", "get_ipython().input_transformers_post.append(\n"
                     "    lambda lines: [line.replace('audit(', 'print(') for line in lines])\n"),
             fails={c: "Nothing was recorded" for c in AUDITS[7:]}),
+    Hostile("tamper_optimizer_methods", "no zero_grad, and SGD.step patched in the kernel to clear the gradients",
+            prepend("train_step", "_sgd_step = torch.optim.SGD.step\n\n\n"
+                    "def _step_then_clear(self, closure=None):\n"
+                    "    loss = _sgd_step(self, closure)\n"
+                    "    for group in self.param_groups:\n"
+                    "        for p in group['params']:\n"
+                    "            p.grad = None\n"
+                    "    return loss\n\n\n"
+                    "torch.optim.SGD.step = _step_then_clear\n\n\n"), base="no_zero_grad"),
     Hostile("tamper_always_equal", "loss_decrease returns first - last as a float whose == is always True",
             edit("learning_helpers", "return (history[0] - history[-1]) / history[0]",
                  "class Close(float):\n        def __eq__(self, other):\n            return True\n\n"
