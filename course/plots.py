@@ -1,9 +1,10 @@
-"""Figures the lessons draw: loss curves, decision boundaries, learning-verification tables and an
-interactive LR-schedule explorer."""
+"""Figures the lessons draw: loss curves, a Trainer's history, decision boundaries, learning-verification
+tables and an interactive LR-schedule explorer."""
 import copy
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import torch
 
 
@@ -62,3 +63,21 @@ def schedule_explorer(schedule, steps: int, **sliders: widgets.ValueWidget) -> w
         plt.show()
 
     return widgets.interactive(draw, **sliders)
+
+
+def plot_history(history: dict[str, list[float]], title: str = ""):
+    """A Trainer's history (train_loss, val_loss, val_accuracy per epoch): losses on the left,
+    validation accuracy on the right; returns the two Axes."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    epochs = range(1, len(history["train_loss"]) + 1)
+    left.plot(epochs, history["train_loss"], marker="o", markersize=3, label="train")
+    left.plot(epochs, history["val_loss"], marker="o", markersize=3, label="validation")
+    left.set(xlabel="epoch", ylabel="loss", title=f"{title}: loss")
+    left.legend()
+    right.plot(epochs, history["val_accuracy"], marker="o", markersize=3, color="C2")
+    right.set(xlabel="epoch", ylabel="validation accuracy", title=f"{title}: accuracy")
+    for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return left, right

@@ -1,0 +1,642 @@
+"""Hidden audit checks for ps07_capstone_trainer.
+
+The Trainer is built in four classes, one per task: StepTrainer (the configuration and
+`train_epoch`), EvalTrainer (`evaluate`), CheckpointTrainer (`save`, `load`) and Trainer (`fit`).
+Each check runs the class of its task, so a bug costs the audits of the task it is in.
+Where an earlier assignment audited the same property, the check runs the Trainer on that
+assignment's hidden problem and reuses its judge: zero_grad and accumulation (ps02), eval mode and
+the history (ps05). What only a Trainer combines is judged here: the schedule stepped once per
+accumulation window, clipping of the accumulated gradient, and bit-exact resume.
+"""
+import math
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from autograder import ps01, ps02, ps03, ps04, ps05
+from autograder.audit import AuditFailure, Check
+from autograder.instrument import describe, grads, params
+from autograder.judging import close, empty, epoch_means, loaded, ordinal, require_float
+from autograder.problems import blobs, problem, setup
+
+
+def exact(a, b) -> bool:
+    """Bit-identical: tensors (dtype and values), and dicts, lists and plain values holding them."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(exact(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(exact(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+# ---------------------------------------------------------------- train_epoch: zero_grad and accumulation
+
+def collect_accumulation(fns: dict, seed: int) -> dict:
+    """ps02's hidden problem (a short last micro-batch, a leftover window), one epoch of StepTrainer."""
+    def train_epoch_accumulated(model, loader, loss_fn, optimizer, accum_steps):
+        return fns["StepTrainer"](model, optimizer, loss_fn, accum_steps=accum_steps).train_epoch(loader)
+    return ps02.collect_run({"train_epoch_accumulated": train_epoch_accumulated}, seed)
+
+
+def judge_zero_grad(rec: dict, seed: int) -> None:
+    ps02.judge_zero_grad_at_window_start(rec, seed)
+    for j, got in enumerate(rec["step_grads"], 1):
+        if empty(got):
+            raise AuditFailure(f"At the {ordinal(j)} optimizer.step() every gradient was empty: zero_grad() ran "
+                               f"between the window's last backward() and step(). Clear the gradients at the start "
+                               f"of each window, before its first backward().")
+
+
+def judge_accumulation(rec: dict, seed: int) -> None:
+    ps02.judge_steps_per_window(rec, seed)
+    ps02.judge_large_batch_gradient(rec, seed)
+    value = require_float(rec["returned"], "train_epoch")
+    expected, _ = epoch_means(rec["losses"], rec["sizes"])
+    if not close(value, expected, rtol=1e-5):
+        scaled = " Report the losses before scaling them for backward()." if value < expected / 1.5 else ""
+        raise AuditFailure(f"train_epoch returned {value:.6g}; the micro-batch losses average {expected:.6g} per "
+                           f"sample (each weighted by len(yb)).{scaled}")
+
+
+# ---------------------------------------------------------------- train_epoch: the schedule, once per window
+
+SCHEDULE_ACCUM = 2
+
+
+def schedule_case(seed: int) -> tuple[nn.Sequential, DataLoader, float, int]:
+    """A model, a loader of 6, 8 or 10 full micro-batches (whole windows: the accumulation audit owns
+    leftovers), its LR and the number of epochs."""
+    model, x, y, lr = problem(seed, 16 * (3 + seed % 3))
+    return model, DataLoader(TensorDataset(x, y), batch_size=8), lr, 3
+
+
+def collect_schedule(fns: dict, seed: int) -> dict:
+    model, loader, lr, epochs = schedule_case(seed)
+    log, opt, loss_fn = setup(model, lr)
+    steps = epochs * len(loader) // SCHEDULE_ACCUM
+    trainer = fns["StepTrainer"](model, opt, loss_fn, scheduler=CosineAnnealingLR(opt, steps, lr / 10),
+                                 accum_steps=SCHEDULE_ACCUM)
+    for _ in range(epochs):
+        trainer.train_epoch(loader)
+    return {"step_lrs": log.step_lrs}
+
+
+def judge_schedule(rec: dict, seed: int) -> None:
+    _, loader, lr, epochs = schedule_case(seed)
+    micro, per_epoch = len(loader), len(loader) // SCHEDULE_ACCUM
+    n, used = epochs * per_epoch, rec["step_lrs"]
+    audit = (f"The audit ran train_epoch {epochs} times on {micro} micro-batches with accum_steps={SCHEDULE_ACCUM} "
+             f"({per_epoch} optimizer steps an epoch) and a CosineAnnealingLR built for {n} steps, and recorded "
+             f"the LR inside every optimizer.step().")
+    if len(used) != n:
+        raise AuditFailure(f"{audit} optimizer.step() ran {len(used)} times instead of {n}: step once per window "
+                           f"(the accumulation audit says more).")
+    truth = [value for value, in ps03.torch_lrs(lambda opt: CosineAnnealingLR(opt, n, lr / 10), [lr], epochs * micro + 1)]
+
+    def matches(indices):
+        return all(ps03.same(u, truth[i]) for u, i in zip(used, indices, strict=True))
+
+    if matches(range(n)):
+        return
+    if all(ps03.same(u, used[0]) for u in used):
+        raise AuditFailure(f"{audit} The LR stayed at {used[0]:.4g} for all {n} steps: the scheduler never reached "
+                           f"the optimizer. Call self.scheduler.step() after every optimizer.step().")
+    if matches(range(1, n + 1)):
+        raise AuditFailure(f"{audit} Every step used the LR of the step after it: scheduler.step() ran before "
+                           f"optimizer.step(). Call it right after.")
+    ends = [(j + 1) * SCHEDULE_ACCUM for j in range(n)]
+    if matches(ends) or matches([end - 1 for end in ends]):
+        raise AuditFailure(f"{audit} The schedule advanced once per micro-batch, {SCHEDULE_ACCUM} times too fast: "
+                           f"it counts optimizer steps. Call scheduler.step() once per window, after optimizer.step().")
+    if matches([j // per_epoch for j in range(n)]) or matches([j // per_epoch + 1 for j in range(n)]):
+        raise AuditFailure(f"{audit} The LR changed once per epoch: the schedule counts optimizer steps. Call "
+                           f"scheduler.step() after every optimizer.step(), inside the loop over windows.")
+    j = next(j for j in range(n) if not ps03.same(used[j], truth[j]))
+    raise AuditFailure(f"{audit} The {ordinal(j + 1)} optimizer.step() used LR {used[j]:.6g}; after {j} steps the "
+                       f"schedule gives {truth[j]:.6g}. Step the scheduler once after every optimizer.step().")
+
+
+# ---------------------------------------------------------------- train_epoch: clipping the window's gradient
+
+CLIP_ACCUM, CLIP_MICRO = 2, 16
+
+
+def clip_windows(seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """ps04's exploding regression in windows of CLIP_ACCUM micro-batches of CLIP_MICRO samples."""
+    _, x, y = ps04.exploding(seed)
+    size = CLIP_ACCUM * CLIP_MICRO
+    return list(zip(x.split(size), y.split(size)))
+
+
+def collect_clipping(fns: dict, seed: int) -> dict:
+    """One window per call, each from the fresh model: every call meets an exploding gradient."""
+    calls = []
+    for x, y in clip_windows(seed):
+        model = ps04.exploding(seed)[0]
+        log, opt, loss_fn = ps04.exploding_setup(model)
+        trainer = fns["StepTrainer"](model, opt, loss_fn, accum_steps=CLIP_ACCUM, max_grad_norm=ps04.step_max_norm(seed))
+        trainer.train_epoch(DataLoader(TensorDataset(x, y), batch_size=CLIP_MICRO))
+        calls.append({"step_grads": log.step_grads, "step_params": log.step_params,
+                      "after": grads(model.named_parameters())})
+    return {"calls": calls}
+
+
+def judge_clipping(rec: dict, seed: int) -> None:
+    max_norm = ps04.step_max_norm(seed)
+    for i, (call, (x, y)) in enumerate(zip(rec["calls"], clip_windows(seed), strict=True), 1):
+        where = (f"On a regression whose gradient explodes, train_epoch with accum_steps={CLIP_ACCUM} and "
+                 f"max_grad_norm={max_norm} on one window of {CLIP_ACCUM} micro-batches (case {i})")
+        if len(call["step_grads"]) != 1:
+            raise AuditFailure(f"{where} called optimizer.step() {len(call['step_grads'])} times; one window is one step.")
+        got, state = call["step_grads"][0], call["step_params"][0]
+        parts = [{n: g * len(yb) / len(y) for n, g in ps04.own_gradient(seed, state, xb, yb)[1].items()}
+                 for xb, yb in zip(x.split(CLIP_MICRO), y.split(CLIP_MICRO))]
+        own = {n: sum(part[n] for part in parts) for n in parts[0]}
+        right = ps04.clipped(own, max_norm)
+        if close(got, right, rtol=1e-4):
+            continue
+        total = ps04.global_l2(own)
+        if empty(got):
+            raise AuditFailure(f"{where}: the gradients were empty at optimizer.step(); nothing may clear them "
+                               f"between backward() and step().")
+        if close(got, own, rtol=1e-4):
+            if close(call["after"], right, rtol=1e-4):
+                raise AuditFailure(f"{where}: optimizer.step() applied the unclipped gradient (norm {total:.4g}); "
+                                   f"it was clipped only after the step, too late to matter. Clip between the "
+                                   f"window's last backward() and optimizer.step().")
+            raise AuditFailure(f"{where}: optimizer.step() applied the unclipped gradient (norm {total:.4g}). When "
+                               f"max_grad_norm is set, clip with nn.utils.clip_grad_norm_(self.model.parameters(), "
+                               f"self.max_grad_norm) right before optimizer.step().")
+        running = None
+        for part in parts:
+            running = part if running is None else {n: running[n] + part[n] for n in part}
+            running = ps04.clipped(running, max_norm)
+        if close(got, running, rtol=1e-4):
+            raise AuditFailure(f"{where}: the gradient was clipped after every micro-batch's backward(), inside "
+                               f"the window, so each micro-batch was cut on its own. Clip once per window, "
+                               f"after its last backward(), just before optimizer.step().")
+        per = {n: g * min(1.0, max_norm / (g.norm().item() + 1e-6)) for n, g in own.items()}
+        if close(got, per, rtol=1e-4):
+            raise AuditFailure(f"{where}: each parameter's gradient was clipped by its own norm. Clip by the global "
+                               f"norm, one factor for all parameters: nn.utils.clip_grad_norm_(self.model.parameters(), ...).")
+        if close(got, {n: g.clamp(-max_norm, max_norm) for n, g in own.items()}, rtol=1e-4):
+            raise AuditFailure(f"{where}: every gradient element was clamped to [-{max_norm}, {max_norm}]: that is "
+                               f"clipping by value. Clip the global norm with nn.utils.clip_grad_norm_.")
+        raise AuditFailure(f"{where}: the gradient at optimizer.step() was not the window's gradient (norm "
+                           f"{total:.4g}) scaled down to norm {max_norm}. If the zero_grad or accumulation audit "
+                           f"fails too, fix that first: the window's gradient must be right before it is clipped.")
+
+
+# ---------------------------------------------------------------- evaluate
+
+class TokenScorer(nn.Module):
+    """A fixed model for a sequence task: token ids (batch, length) -> logits (batch, vocab, length)."""
+
+    def __init__(self, vocab: int):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, vocab)
+
+    def forward(self, tokens):
+        return self.embed(tokens).transpose(1, 2)
+
+
+def sequence_case(seed: int) -> tuple[TokenScorer, DataLoader]:
+    """Sequences whose targets the model gets about two thirds right, batches of 8 and a short last one."""
+    vocab, length, n = 5 + seed % 4, 4 + seed % 3, 8 * (2 + seed % 2) + 3
+    g = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = TokenScorer(vocab)
+    x = torch.randint(0, vocab, (n, length), generator=g)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    wrong = torch.rand(n, length, generator=g) < 1 / 3
+    y[wrong] = (y[wrong] + 1) % vocab
+    return model, DataLoader(TensorDataset(x, y), batch_size=8)
+
+
+def collect_evaluate(fns: dict, seed: int) -> dict:
+    """ps05's evaluate audit run through EvalTrainer, plus a sequence task (a label per token)."""
+    def evaluate(model, loader, loss_fn):
+        return fns["EvalTrainer"](model, torch.optim.SGD(model.parameters(), lr=0.1), loss_fn).evaluate(loader)
+    rec = ps05.collect_evaluate({"evaluate": evaluate}, seed)
+    model, loader = sequence_case(seed)
+    rec["sequence"] = describe(evaluate(model, loader, nn.CrossEntropyLoss()))
+    return rec
+
+
+def judge_eval_mode(rec: dict, seed: int) -> None:
+    for judge in (ps05.judge_eval_deterministic, ps05.judge_batchnorm_untouched, ps05.judge_mode_restored,
+                  ps05.judge_no_graph):
+        judge(rec, seed)
+
+
+def judge_evaluate_values(rec: dict, seed: int) -> None:
+    ps05.judge_evaluate_values(rec, seed)
+    model, loader = sequence_case(seed)
+    loss, accuracy = ps05.result(rec["sequence"], "evaluate")
+    x, y = loader.dataset.tensors
+    with torch.no_grad():
+        out = model(x)
+    want_loss = nn.functional.cross_entropy(out, y).item()
+    right = (out.argmax(1) == y).sum().item()
+    call = f"On {len(y)} sequences of {y.shape[1]} tokens (outputs (batch, vocab, length), a label per token), evaluate"
+    if not close(loss, want_loss, rtol=1e-5):
+        raise AuditFailure(f"{call} returned loss {loss:.6g}; the mean loss per token is {want_loss:.6g}.")
+    if close(accuracy, right / y.numel(), rtol=1e-6):
+        return
+    per_sequence = (" You divided by the number of sequences (len(yb)); count every label: yb.numel()."
+                    if close(accuracy, right / len(y), rtol=1e-6) else "")
+    raise AuditFailure(f"{call} returned accuracy {accuracy:.6g}; {right} of the {y.numel()} tokens are predicted "
+                       f"right, {right / y.numel():.6g}.{per_sequence}")
+
+
+# ---------------------------------------------------------------- fit: history and callbacks
+
+def collect_history(fns: dict, seed: int) -> dict:
+    model, train, val, lr, epochs = ps05.fit_case(seed)
+    loss_fn = ps05.WatchingLoss(model, snapshots=True)
+    seen = []
+
+    def watch(trainer):
+        seen.append([trainer.epoch, len(trainer.history["val_loss"])])
+
+    history = fns["Trainer"](model, torch.optim.SGD(model.parameters(), lr=lr), loss_fn, callbacks=[watch]).fit(
+        train, val, epochs)
+    rec = {"returned": describe(history), "calls": loss_fn.calls, "seen": seen}
+    model, train, val, lr, _ = ps05.fit_case(seed)
+    stopped = fns["Trainer"](model, torch.optim.SGD(model.parameters(), lr=lr), nn.CrossEntropyLoss(),
+                             callbacks=[lambda trainer: trainer.epoch >= STOP_AFTER]).fit(train, val, epochs + 2)
+    rec["stopped"] = describe(stopped)
+    return rec
+
+
+STOP_AFTER = 2
+
+
+def judge_history(rec: dict, seed: int) -> None:
+    model, train, val, _, epochs = ps05.fit_case(seed)
+    history = ps05.lists(rec["returned"])
+    if len(history["train_loss"]) != epochs:
+        raise AuditFailure(f"fit(train_loader, val_loader, epochs={epochs}) on a fresh Trainer returned histories of "
+                           f"{len(history['train_loss'])} entries: it trains epochs 1 to {epochs} and records each.")
+    order = [call["grad"] for call in rec["calls"]]
+    if order == ([False] * len(val) + [True] * len(train)) * epochs:
+        raise AuditFailure("Every epoch evaluated val_loader before training, so each history entry describes the "
+                           "weights of the epoch before: record self.evaluate(val_loader) after each epoch's training.")
+    split = ps05.epochs_of(rec["calls"], len(train), len(val), epochs)
+    for e, ((train_calls, _), want) in enumerate(zip(split, ps05.val_figures(model, val, split))):
+        mean, _ = epoch_means([c["loss"] for c in train_calls], [c["size"] for c in train_calls])
+        if not close(history["train_loss"][e], mean, rtol=1e-5):
+            raise AuditFailure(f"history['train_loss'][{e}] is {history['train_loss'][e]:.6g}; the training batches of "
+                               f"epoch {e + 1} average {mean:.6g} per sample: record what train_epoch returns.")
+        for key, got, right in zip(("val_loss", "val_accuracy"), (history["val_loss"][e], history["val_accuracy"][e]), want):
+            if not close(got, right, rtol=1e-5):
+                raise AuditFailure(f"history[{key!r}][{e}] is {got:.6g}, but the weights at the end of epoch {e + 1} "
+                                   f"give {right:.6g} on val_loader: record self.evaluate(val_loader) after each "
+                                   f"epoch's training.")
+    seen = rec["seen"]
+    if len(seen) != epochs:
+        raise AuditFailure(f"In {epochs} epochs the callbacks were called {len(seen)} times: call each callback once "
+                           f"per epoch, callback(self), after the epoch is recorded.")
+    for e, (epoch, recorded) in enumerate(seen, 1):
+        if recorded != e or epoch != e:
+            raise AuditFailure(f"When the callbacks ran after epoch {e}, trainer.epoch was {epoch} and the history held "
+                               f"{recorded} epochs: count the epoch (self.epoch += 1) and record it in the history "
+                               f"before calling the callbacks.")
+    ran = len(ps05.lists(rec["stopped"])["val_loss"])
+    if ran != STOP_AFTER:
+        raise AuditFailure(f"A callback returned True after epoch {STOP_AFTER} of fit(..., epochs={epochs + 2}), but "
+                           f"fit ran {ran} epochs: stop after the epoch in which any callback returns True.")
+
+
+# ---------------------------------------------------------------- resume: bit-exact, and from the latest checkpoint
+
+class Drawing(Dataset):
+    """(x[i], y[i]) augmented with a shift from numpy's global RNG and a scale from Python's `random`;
+    every draw is logged."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.x, self.y, self.draws = x, y, []
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i):
+        shift, scale = float(np.random.normal(0.0, 0.05)), random.uniform(0.95, 1.05)
+        self.draws.append([int(i), shift, scale])
+        return self.x[i] * scale + shift, self.y[i]
+
+
+class Probe(nn.Module):
+    """Cross-entropy that records, at each training call (train mode, autograd on), what the coming
+    optimizer step depends on: the parameters, the torch RNG state (after Dropout drew its mask),
+    Adam's state and the LR."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer):
+        super().__init__()
+        self.model, self.optimizer, self.calls = model, optimizer, []
+
+    def forward(self, output, target):
+        if self.model.training and torch.is_grad_enabled():
+            named = list(self.model.named_parameters())
+            self.calls.append({"params": params(named), "rng": torch.get_rng_state(),
+                               "lr": float(self.optimizer.param_groups[0]["lr"]),
+                               "adam": {n: {k: v.clone() for k, v in self.optimizer.state[p].items()}
+                                        for n, p in named if p in self.optimizer.state}})
+        return nn.functional.cross_entropy(output, target)
+
+
+RESUME_N, RESUME_VAL, RESUME_BATCH = 40, 16, 8
+
+
+def resume_case(seed: int) -> tuple[int, int]:
+    """(epochs, k): train `epochs` straight, or k, save, load into fresh objects, and the rest."""
+    return 4 + seed % 2, 2 + seed % 2
+
+
+def session(fns: dict, seed: int, rng_seed: int, ckpt_dir: Path | None = None) -> dict:
+    """Fresh objects for one training session of the resume problem, the global RNGs seeded with `rng_seed`."""
+    d, c = 3 + seed % 4, 2 + seed % 3
+    x, y = blobs(seed + 5, RESUME_N + RESUME_VAL, d, c)
+    torch.manual_seed(rng_seed)
+    np.random.seed(rng_seed)
+    random.seed(rng_seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Linear(d, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, c))
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    epochs, _ = resume_case(seed)
+    scheduler = CosineAnnealingLR(opt, epochs * math.ceil(RESUME_N / RESUME_BATCH), 0.001)
+    data = Drawing(x[:RESUME_N], y[:RESUME_N])
+    train = DataLoader(data, batch_size=RESUME_BATCH, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    val = DataLoader(TensorDataset(x[RESUME_N:], y[RESUME_N:]), batch_size=RESUME_BATCH)
+    probe = Probe(model, opt)
+    trainer = fns["Trainer"](model, opt, probe, scheduler=scheduler, ckpt_dir=ckpt_dir)
+    return {"trainer": trainer, "train": train, "val": val, "probe": probe, "data": data, "model": model}
+
+
+def trace(s: dict, history) -> dict:
+    return {"calls": s["probe"].calls, "draws": s["data"].draws, "final": params(s["model"].named_parameters()),
+            "history": describe(history)}
+
+
+def collect_resume(fns: dict, seed: int) -> dict:
+    epochs, k = resume_case(seed)
+    continuous = session(fns, seed, seed)
+    history = continuous["trainer"].fit(continuous["train"], continuous["val"], epochs)
+    rec = {"continuous": trace(continuous, history)}
+    first = session(fns, seed, seed)
+    first["trainer"].fit(first["train"], first["val"], k)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "runs" / "last.pt"
+        first["trainer"].save(path)
+        resumed = session(fns, seed, seed + 1000)  # a new process: other RNG states until load restores them
+        resumed["trainer"].load(path)
+        history = resumed["trainer"].fit(resumed["train"], resumed["val"], epochs)
+    rec["resumed"] = trace(resumed, history)
+    return rec
+
+
+def judge_resume(rec: dict, seed: int) -> None:
+    epochs, k = resume_case(seed)
+    per = math.ceil(RESUME_N / RESUME_BATCH)
+    setup_text = (f"The audit trained a model with Dropout, using Adam, a CosineAnnealingLR and a shuffling DataLoader "
+                  f"(with its own generator) over a dataset that draws augmentation from numpy and Python's random, "
+                  f"{epochs} epochs straight; and again {k} epochs, save(path), load(path) into fresh objects (other "
+                  f"RNG states), fit(..., epochs={epochs}).")
+    cont, res = rec["continuous"], rec["resumed"]
+    if len(cont["calls"]) != epochs * per:
+        raise AuditFailure(f"{setup_text} The straight run trained {len(cont['calls'])} batches instead of "
+                           f"{epochs} epochs of {per}: fit trains until self.epoch reaches epochs.")
+    tail, got = cont["calls"][k * per:], res["calls"]
+    if len(got) != len(tail):
+        more = (f"{epochs} more epochs instead of the {epochs - k} left: save the epoch counter, restore it in load, "
+                f"and let fit train until self.epoch reaches epochs" if len(got) == epochs * per else
+                f"{len(got)} batches instead of the {len(tail)} of the {epochs - k} epochs left")
+        raise AuditFailure(f"{setup_text} After load, fit trained {more}.")
+    if not exact(got[0]["params"], tail[0]["params"]):
+        raise AuditFailure(f"{setup_text} The resumed run started from other weights than the model had after epoch "
+                           f"{k}: save self.model.state_dict() and load it back in load.")
+    want, drawn = cont["draws"][k * RESUME_N:(k + 1) * RESUME_N], res["draws"][:RESUME_N]
+    if [d[0] for d in drawn] != [d[0] for d in want]:
+        raise AuditFailure(f"{setup_text} The resumed epoch {k + 1} visited the samples in another order than the "
+                           f"straight run: the DataLoader's generator was not restored. Save "
+                           f"self.train_loader.generator.get_state(), and set it back on the loader fit trains on.")
+    for i, (name, fix) in [(1, ("numpy's global RNG", "np.random.get_state(), stored as plain lists and ints so that "
+                                                     "torch.load(weights_only=True) accepts it")),
+                           (2, ("Python's random", "random.getstate()"))]:
+        if [d[i] for d in drawn] != [d[i] for d in want]:
+            raise AuditFailure(f"{setup_text} The resumed epoch {k + 1} drew other augmentation from {name} than the "
+                               f"straight run: save {fix}, and restore it in load.")
+    if not torch.equal(got[0]["rng"], tail[0]["rng"]):
+        raise AuditFailure(f"{setup_text} Dropout drew other masks in the resumed run: the torch RNG was not "
+                           f"restored. Save torch.get_rng_state() and restore it with torch.set_rng_state in load.")
+    if not exact(got[0]["adam"], tail[0]["adam"]):
+        raise AuditFailure(f"{setup_text} At the first resumed step Adam's state (step count and moment estimates) "
+                           f"differed from the straight run's: save self.optimizer.state_dict() and load it back.")
+    for j, (a, b) in enumerate(zip(got, tail), 1):
+        if a["lr"] != b["lr"]:
+            raise AuditFailure(f"{setup_text} The {ordinal(j)} resumed step used LR {a['lr']:.6g}, the straight run "
+                               f"{b['lr']:.6g}: the scheduler's state was not restored. Save "
+                               f"self.scheduler.state_dict() and load it back.")
+    if not exact(res["final"], cont["final"]):
+        gap = max((res["final"][p] - cont["final"][p]).abs().max().item() for p in cont["final"])
+        raise AuditFailure(f"{setup_text} The final weights differ from the straight run's by up to {gap:.3g}, "
+                           f"although every state the audit watches was restored. If the zero_grad audit fails too, "
+                           f"fix that first: gradients carried from one window into the next are in no checkpoint.")
+    if ps05.lists(res["history"]) != ps05.lists(cont["history"]):
+        raise AuditFailure(f"{setup_text} The resumed fit returned another history than the straight run "
+                           f"({len(ps05.lists(res['history'])['val_loss'])} epochs instead of {epochs}): save "
+                           f"self.history in the checkpoint and restore it.")
+
+
+def restored(fns: dict, seed: int, path: Path) -> dict:
+    """Everything a fresh Trainer (the global RNGs seeded alike every time) holds after load(path)."""
+    s = session(fns, seed, seed + 2000)
+    trainer = s["trainer"]
+    trainer.load(path)
+    kind, keys, *rest = np.random.get_state()
+    return {"epoch": describe(trainer.epoch), "weights": params(s["model"].named_parameters()),
+            "optimizer": trainer.optimizer.state_dict()["state"], "schedule": trainer.scheduler.state_dict()["last_epoch"],
+            "history": describe(trainer.history), "torch RNG": torch.get_rng_state(),
+            "numpy RNG": [kind, keys.tolist(), *rest], "Python RNG": list(random.getstate()[1]),
+            "loader generator": trainer.loader_state if isinstance(trainer.loader_state, torch.Tensor) else None}
+
+
+def collect_latest(fns: dict, seed: int) -> dict:
+    epochs, k = resume_case(seed)
+    with tempfile.TemporaryDirectory() as folder:
+        ckpt_dir = Path(folder) / "checkpoints"
+        first = session(fns, seed, seed, ckpt_dir)
+        first["trainer"].fit(first["train"], first["val"], k)
+        written = sorted(p.name for p in ckpt_dir.glob("*")) if ckpt_dir.is_dir() else []
+        after_k = params(first["model"].named_parameters())
+        rec = {"written": written, "after_k": after_k}
+        if f"epoch_{k:03d}.pt" in written:
+            # What fit wrote after epoch k, against save() once fit(..., epochs=k) has returned.
+            first["trainer"].save(Path(folder) / "after_fit.pt")
+            rec["states"] = [restored(fns, seed, Path(folder) / "after_fit.pt"),
+                             restored(fns, seed, ckpt_dir / f"epoch_{k:03d}.pt")]
+        resumed = session(fns, seed, seed + 1000, ckpt_dir)
+        rec["fresh"] = params(resumed["model"].named_parameters())
+        resumed["trainer"].fit(resumed["train"], resumed["val"], epochs)
+        rec["later"] = sorted(p.name for p in ckpt_dir.glob("*")) if ckpt_dir.is_dir() else []
+    calls = resumed["probe"].calls
+    rec.update(start=calls[0]["params"] if calls else None, trained=len(calls))
+    return rec
+
+
+def judge_latest(rec: dict, seed: int) -> None:
+    epochs, k = resume_case(seed)
+    per = math.ceil(RESUME_N / RESUME_BATCH)
+    name = f"epoch_{k:03d}.pt"
+    where = (f"A Trainer with ckpt_dir ran fit(..., epochs={k}); then a fresh Trainer (new model, optimizer, "
+             f"scheduler, loaders) with the same ckpt_dir ran fit(..., epochs={epochs})")
+    if name not in rec["written"]:
+        raise AuditFailure(f"{where}. After the first fit, ckpt_dir held {rec['written'] or 'nothing'}, not {name}: "
+                           f"after every epoch, save to checkpoint_path(self.ckpt_dir, self.epoch).")
+    saved, written = rec["states"]
+    for what in saved:
+        if not exact(saved[what], written[what]):
+            raise AuditFailure(f"{where}. {name}, which fit wrote after epoch {k}, holds another {what} than save() "
+                               f"called once fit had returned: fit saved before the epoch was complete. Save at the "
+                               f"very end of the epoch: after evaluate, the history and self.epoch += 1.")
+    trained, start = rec["trained"], rec["start"]
+    if start is not None and trained == epochs * per and exact(start, rec["fresh"]):
+        raise AuditFailure(f"{where}, and the second trained all {epochs} epochs from its fresh weights: it did not "
+                           f"resume. At the start of fit, load latest_checkpoint(self.ckpt_dir) when there is one.")
+    if start is None or not exact(start, rec["after_k"]):
+        raise AuditFailure(f"{where}. The second started training from other weights than those of the latest "
+                           f"checkpoint ({name}): load it at the start of fit, before the first epoch.")
+    if trained != (epochs - k) * per:
+        raise AuditFailure(f"{where}. It resumed from epoch {k}, then trained {trained // per} epochs instead of the "
+                           f"{epochs - k} left: epochs is the total, so fit trains while self.epoch < epochs.")
+    last = f"epoch_{epochs:03d}.pt"
+    if last not in rec["later"]:
+        raise AuditFailure(f"{where}. Afterwards ckpt_dir held {rec['later']}, without {last}: the resumed fit must "
+                           f"keep saving a checkpoint after every epoch.")
+
+
+# ---------------------------------------------------------------- fit: convergence and the milestone bar
+
+CONVERGENCE_EPOCHS, CONVERGENCE_ACCUM = 12, 2
+
+
+def collect_convergence(fns: dict, seed: int) -> dict:
+    """ps01's hidden 4-class problem with every feature on: Adam, a schedule, accumulation, clipping."""
+    model, x, y = ps01.convergence_case(seed)
+    loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    named, without = list(model.named_parameters()), []
+    # Before every optimizer step (whoever calls it): which parameters have no gradient.
+    opt.register_step_pre_hook(lambda *_: without.append([n for n, p in named if p.grad is None or not p.grad.any()]))
+    windows = math.ceil(len(loader) / CONVERGENCE_ACCUM)
+    start = params(named)
+    fns["Trainer"](model, opt, nn.CrossEntropyLoss(), scheduler=CosineAnnealingLR(opt, CONVERGENCE_EPOCHS * windows),
+                   accum_steps=CONVERGENCE_ACCUM, max_grad_norm=2.0).fit(
+        loader, DataLoader(TensorDataset(x[:64], y[:64]), batch_size=64), CONVERGENCE_EPOCHS)
+    return {"start": start, "final": params(named), "steps": len(without),
+            "without_grad": sorted({n for names in without for n in names})}
+
+
+def judge_convergence(rec: dict, seed: int) -> None:
+    model, x, y = ps01.convergence_case(seed)
+    windows = math.ceil(math.ceil(len(y) / 16) / CONVERGENCE_ACCUM)
+    what = (f"On the audit's hidden 4-class problem, {CONVERGENCE_EPOCHS} epochs of fit (Adam, a cosine schedule, "
+            f"accum_steps={CONVERGENCE_ACCUM}, max_grad_norm=2.0)")
+    if rec["steps"] != CONVERGENCE_EPOCHS * windows:
+        raise AuditFailure(f"{what} took {rec['steps']} optimizer steps instead of {CONVERGENCE_EPOCHS * windows}, "
+                           f"one per window of accum_steps micro-batches.")
+    if rec["without_grad"]:
+        raise AuditFailure(f"{what}: at some optimizer.step() these parameters had no gradient: "
+                           f"{', '.join(rec['without_grad'])}. Nothing may clear them between backward() and step().")
+    still = [n for n in rec["start"] if torch.equal(rec["start"][n], rec["final"][n])]
+    if still:
+        raise AuditFailure(f"{what}: these parameters never moved: {', '.join(still)}.")
+    with torch.no_grad():
+        before = nn.functional.cross_entropy(model(x), y).item()
+        after = nn.functional.cross_entropy(loaded(model, rec["final"])(x), y).item()
+    drop = (before - after) / before
+    if not math.isfinite(after) or drop < ps01.CONVERGENCE_FRACTION:
+        raise AuditFailure(f"{what} took the loss from {before:.4f} to {after:.4f}, a {drop:.0%} decrease; correct "
+                           f"training reaches at least {ps01.CONVERGENCE_FRACTION:.0%}. Check train_epoch: zero_grad at "
+                           f"the start of each window, backward on every micro-batch, one step per window.")
+
+
+class Sorter(nn.Module):
+    """A small Transformer for sequence-to-sequence tasks, built otherwise than the notebook's: an
+    embedding, learned positions, torch's TransformerEncoderLayer, a head; logits (batch, vocab, length)."""
+
+    def __init__(self, vocab: int, length: int, dim: int = 32):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        self.position = nn.Parameter(0.1 * torch.randn(length, dim))
+        self.block = nn.TransformerEncoderLayer(dim, 2, 2 * dim, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(dim, vocab)
+
+    def forward(self, tokens):
+        return self.head(self.block(self.embed(tokens) + self.position)).transpose(1, 2)
+
+
+MILESTONE_BAR, MILESTONE_EPOCHS, MILESTONE_LR = 0.95, 6, 5e-3
+SORT_TRAIN, SORT_TEST, SORT_LENGTH, SORT_VOCAB = 2000, 500, 6, 10
+
+
+def milestone_case(seed: int) -> tuple[Sorter, torch.Tensor, torch.Tensor]:
+    """The Transformer milestone's task on hidden data: a model, and sequences with their sorted versions."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, SORT_VOCAB, (SORT_TRAIN + SORT_TEST, SORT_LENGTH), generator=g)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Sorter(SORT_VOCAB, SORT_LENGTH), x, x.sort(dim=1).values
+
+
+def collect_milestone(fns: dict, seed: int) -> dict:
+    model, x, y = milestone_case(seed)
+    train = DataLoader(TensorDataset(x[:SORT_TRAIN], y[:SORT_TRAIN]), batch_size=32, shuffle=True,
+                       generator=torch.Generator().manual_seed(seed))
+    opt = torch.optim.AdamW(model.parameters(), lr=MILESTONE_LR)
+    steps = MILESTONE_EPOCHS * math.ceil(len(train) / 2)
+    fns["Trainer"](model, opt, nn.CrossEntropyLoss(), scheduler=OneCycleLR(opt, MILESTONE_LR, total_steps=steps),
+                   accum_steps=2).fit(
+        train, DataLoader(TensorDataset(x[SORT_TRAIN:], y[SORT_TRAIN:]), batch_size=SORT_TEST), MILESTONE_EPOCHS)
+    return {"final": params(model.named_parameters())}
+
+
+def judge_milestone(rec: dict, seed: int) -> None:
+    model, x, y = milestone_case(seed)
+    with torch.no_grad():
+        out = loaded(model, rec["final"]).eval()(x[SORT_TRAIN:])
+    accuracy = (out.argmax(1) == y[SORT_TRAIN:]).float().mean().item()
+    if accuracy < MILESTONE_BAR:
+        raise AuditFailure(f"A hidden Transformer milestone: sorting sequences of {SORT_LENGTH} tokens, trained by your "
+                           f"Trainer ({MILESTONE_EPOCHS} epochs, AdamW, OneCycleLR, accum_steps=2), "
+                           f"reached {accuracy:.1%} token accuracy on new sequences; the bar is {MILESTONE_BAR:.0%}, "
+                           f"which correct training clears on every hidden seed.")
+
+
+STEP = ("StepTrainer",)
+EVAL = ("EvalTrainer",)
+FIT = ("Trainer",)
+CHECKS = [
+    Check("ps07.zero_grad", STEP, collect_accumulation, judge_zero_grad, seed=4701),
+    Check("ps07.accumulation", STEP, collect_accumulation, judge_accumulation, seed=4702),
+    Check("ps07.lr_schedule", STEP, collect_schedule, judge_schedule, seed=4703),
+    Check("ps07.clipping", STEP, collect_clipping, judge_clipping, seed=4704),
+    Check("ps07.eval_mode", EVAL, collect_evaluate, judge_eval_mode, seed=4705),
+    Check("ps07.evaluate_values", EVAL, collect_evaluate, judge_evaluate_values, seed=4706),
+    Check("ps07.history", FIT, collect_history, judge_history, seed=4707),
+    Check("ps07.resume_equality", FIT, collect_resume, judge_resume, seed=4708),
+    Check("ps07.resume_latest", FIT, collect_latest, judge_latest, seed=4709),
+    Check("ps07.convergence", FIT, collect_convergence, judge_convergence, seed=4710),
+    Check("ps07.milestone", FIT, collect_milestone, judge_milestone, seed=4711),
+]
