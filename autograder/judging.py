@@ -33,6 +33,17 @@ def close(a, b, rtol=1e-4, atol=1e-6) -> bool:
     return math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
 
 
+def exact(a, b) -> bool:
+    """Bit-identical: tensors (dtype and values), and dicts, lists and plain values holding them."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(exact(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(exact(x, y) for x, y in zip(a, b))
+    return a == b
+
+
 def epoch_means(losses: list[float], sizes: list[int]) -> tuple[float, float]:
     """(sample-weighted mean, plain mean of batch means) of batch losses."""
     weighted = sum(l * s for l, s in zip(losses, sizes, strict=True)) / sum(sizes)

@@ -17,7 +17,7 @@ STUDENT_WORLD = ["release", "course", "datasets"]
 
 def test_every_assignment_has_source_and_release():
     assert NAMES == ["ps01_training_loop", "ps02_zero_grad_accumulation", "ps03_lr_schedules", "ps04_gradient_clipping",
-                     "ps05_train_eval", "ps07_capstone_trainer"]
+                     "ps05_train_eval", "ps06_checkpointing", "ps07_capstone_trainer"]
     for name in NAMES:
         assert source_path(name).exists() and release_path(name).exists()
 
