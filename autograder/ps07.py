@@ -17,24 +17,14 @@ import numpy as np
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 from autograder import ps01, ps02, ps03, ps04, ps05
+from autograder.ps06 import Drawing
 from autograder.audit import AuditFailure, Check
 from autograder.instrument import describe, grads, params
-from autograder.judging import close, empty, epoch_means, loaded, ordinal, require_float
+from autograder.judging import close, empty, epoch_means, exact, loaded, ordinal, require_float
 from autograder.problems import blobs, problem, setup
-
-
-def exact(a, b) -> bool:
-    """Bit-identical: tensors (dtype and values), and dicts, lists and plain values holding them."""
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(exact(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(exact(x, y) for x, y in zip(a, b))
-    return a == b
 
 
 # ---------------------------------------------------------------- train_epoch: zero_grad and accumulation
@@ -319,22 +309,6 @@ def judge_history(rec: dict, seed: int) -> None:
 
 
 # ---------------------------------------------------------------- resume: bit-exact, and from the latest checkpoint
-
-class Drawing(Dataset):
-    """(x[i], y[i]) augmented with a shift from numpy's global RNG and a scale from Python's `random`;
-    every draw is logged."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor):
-        self.x, self.y, self.draws = x, y, []
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, i):
-        shift, scale = float(np.random.normal(0.0, 0.05)), random.uniform(0.95, 1.05)
-        self.draws.append([int(i), shift, scale])
-        return self.x[i] * scale + shift, self.y[i]
-
 
 class Probe(nn.Module):
     """Cross-entropy that records, at each training call (train mode, autograd on), what the coming

@@ -35,9 +35,10 @@ class ClassResults:
 def collect(root: Path, assignment: str, db_url: str | None = None) -> ClassResults:
     config = course_config(root, db_url)
     with Gradebook(config.CourseDirectory.db_url, course_id=config.CourseDirectory.course_id) as gb:
-        points = {c.name: float(c.max_score) for nb in gb.find_assignment(assignment).notebooks for c in nb.grade_cells}
+        found = gb.find_assignment(assignment)
+        points = {c.name: float(c.max_score) for nb in found.notebooks for c in nb.grade_cells}
         scores = {s.student.id: {g.name: float(g.score) for nb in s.notebooks for g in nb.grades}
-                  for s in gb.find_assignment(assignment).submissions}
+                  for s in found.submissions}
     source = root / "source" / assignment / f"{assignment}.ipynb"
     order = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nbformat.read(source, 4).cells] \
         if source.exists() else []
