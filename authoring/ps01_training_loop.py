@@ -31,6 +31,7 @@ import torch
 from torch import nn
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
+from tqdm.auto import tqdm
 
 from course.data import make_blobs, make_linearly_separable, make_loader, make_xor
 from course.plots import plot_decision_boundary, plot_losses, verification_table
@@ -341,7 +342,7 @@ def make_xor_model():
 # %% nbgrader={"grade": true, "grade_id": "test_xor_milestone", "points": 2}
 xx, yx = make_xor(n=200, seed=0)
 results = {}
-for name, make in [("perceptron", lambda: nn.Linear(2, 1)), ("two-layer MLP", make_xor_model)]:
+for name, make in tqdm([("perceptron", lambda: nn.Linear(2, 1)), ("two-layer MLP", make_xor_model)], desc="XOR models"):
     torch.manual_seed(0)
     model = make()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}

@@ -28,9 +28,11 @@ import itertools
 import torch
 from torch import nn
 import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
+from tqdm.auto import tqdm
 
 from course.data import make_blobs, make_loader
-from course.plots import plot_losses
+from course.plots import plot_losses, verification_table
 
 torch.manual_seed(0);
 
@@ -197,11 +199,15 @@ def run(batch_size, accum_steps, epochs=15):
     model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 3))
     opt = torch.optim.SGD(model.parameters(), lr=0.3)
     loader = make_loader(x, y, batch_size=batch_size)
-    return [train_epoch_accumulated(model, loader, nn.CrossEntropyLoss(), opt, accum_steps) for _ in range(epochs)]
+    return [train_epoch_accumulated(model, loader, nn.CrossEntropyLoss(), opt, accum_steps)
+            for _ in tqdm(range(epochs), desc=f"batch {batch_size}, accum_steps={accum_steps}", leave=False)]
 
 
 curves = {"batches of 32": run(32, 1), "micro-batches of 8, accum_steps=4": run(8, 4)}
 plot_losses(curves, title="Accumulation reproduces large-batch training")
 plt.show()
+display(Markdown(verification_table({label: {"first epoch's loss": curve[0], "last epoch's loss": curve[-1],
+                                              "loss decrease": (curve[0] - curve[-1]) / curve[0]}
+                                      for label, curve in curves.items()})))
 gap = max(abs(a - b) for a, b in zip(*curves.values()))
 print(f"largest difference between the two curves: {gap:.2e}")

@@ -32,10 +32,12 @@ import math
 import torch
 from torch import nn
 import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
 from ipywidgets import FloatSlider, IntSlider
+from tqdm.auto import tqdm
 
 from course.data import make_blobs, make_loader
-from course.plots import schedule_explorer
+from course.plots import schedule_explorer, verification_table
 
 torch.manual_seed(0);
 
@@ -64,7 +66,7 @@ def run_manual(lr, decay):
     model = nn.Linear(2, 3)
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     total, step, curve = EPOCHS * len(loader_noisy), 0, [full_loss(model)]
-    for epoch in range(EPOCHS):
+    for epoch in tqdm(range(EPOCHS), desc=f"lr={lr:g}" + (" decayed" if decay else ""), leave=False):
         for xb, yb in loader_noisy:
             if decay:
                 opt.param_groups[0]["lr"] = lr * (1 - step / total)
@@ -85,8 +87,9 @@ ax.set(xlabel="epoch", ylabel="loss on all 600 samples", title="Large, small, an
 ax.grid(alpha=0.3)
 ax.legend()
 plt.show()
-for label, curve in curves.items():
-    print(f"{label:>26}: final loss {curve[-1]:.4f}")
+display(Markdown(verification_table({label: {"loss at start": curve[0], "final loss": curve[-1],
+                                              "lowest loss": min(curve), "loss decrease": (curve[0] - curve[-1]) / curve[0]}
+                                      for label, curve in curves.items()})))
 
 # %% [markdown]
 # The large constant LR drops fast, then bounces at a level it cannot get below. The small one is

@@ -36,6 +36,11 @@ import math
 import torch
 from torch import nn
 import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
+from ipywidgets import FloatLogSlider
+from tqdm.auto import tqdm
+
+from course.plots import clipping_explorer, verification_table
 
 torch.manual_seed(0);
 
@@ -394,7 +399,7 @@ def train(max_norm, x, lr=0.2, epochs=10):
     model = nn.Sequential(nn.Linear(3, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1))
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     losses, norms = [], []
-    for epoch in range(epochs):
+    for epoch in tqdm(range(epochs), desc=f"max_norm={max_norm:g}, lr={lr:g}", leave=False):
         for xb, yb in zip(x.split(16), y_big.split(16)):
             loss, norm = train_step_clipped(model, nn.MSELoss(), opt, xb, yb, max_norm)
             losses.append(loss)
@@ -413,9 +418,22 @@ axes[1].set(xlabel="step", ylabel="gradient norm before clipping", yscale="log",
 axes[0].legend(fontsize=8)
 fig.tight_layout()
 plt.show()
-for label, (losses, _) in runs.items():
-    bad = next((i + 1 for i, l in enumerate(losses) if not math.isfinite(l)), None)
-    print(f"{label:34s} first loss {losses[0]:9.4g}, last {losses[-1]:9.4g}" + (f"  (not finite from step {bad})" if bad else ""))
+display(Markdown(verification_table({
+    label: {"first loss": losses[0], "last loss": losses[-1], "largest norm before clipping": max(norms),
+            "loss not finite from step": next((i + 1 for i, l in enumerate(losses) if not math.isfinite(l)), "never")}
+    for label, (losses, norms) in runs.items()})))
+
+# %% [markdown]
+# **Explore.** The same run, with sliders for `max_norm` and the learning rate. On the right, per step,
+# the gradient norm before clipping (what `train_step_clipped` returns) and after it (what
+# `optimizer.step()` applies: `min(norm, max_norm)`). While the gradient is larger than `max_norm`,
+# the clipped norm lies flat on the dashed line. Find the largest `max_norm` that still trains at
+# `lr=0.2`, and the largest learning rate that trains with `max_norm=1`.
+
+# %% nbgrader={"grade_id": "demo_clipping_explorer", "locked": true}
+clipping_explorer(lambda max_norm, lr: train(max_norm, x_big, lr=lr),
+                  max_norm=FloatLogSlider(value=1.0, base=10, min=-2, max=3, step=0.25, description="max_norm"),
+                  lr=FloatLogSlider(value=0.2, base=10, min=-3, max=0, step=0.25, description="lr"))
 
 # %% [markdown]
 # Clipping is a seatbelt, not a cure: here the real fault is the inputs' scale, and with inputs

@@ -33,9 +33,11 @@ import time
 import torch
 from torch import nn
 import matplotlib.pyplot as plt
+from IPython.display import Markdown, display
+from tqdm.auto import tqdm
 
 from course.data import load_digits, make_blobs, make_loader, train_test_split
-from course.plots import plot_losses
+from course.plots import plot_losses, verification_table
 
 torch.manual_seed(0);
 
@@ -88,7 +90,7 @@ def digit_classifier(dropout=0.3):
 
 demo_model = digit_classifier()
 opt = torch.optim.Adam(demo_model.parameters(), lr=1e-3)
-for epoch in range(3):
+for epoch in tqdm(range(3), desc="digit classifier", leave=False):
     for xb, yb in make_loader(x_train, y_train, batch_size=64, shuffle=True, seed=epoch):
         opt.zero_grad()
         nn.functional.cross_entropy(demo_model(xb), yb).backward()
@@ -344,5 +346,7 @@ ax = plot_losses({"train": history["train_loss"], "validation": history["val_los
 ax.axvline(best + 1, linestyle="--", color="gray")
 plt.show()
 restored = evaluate(model, make_loader(x_val, y_val, batch_size=256), nn.CrossEntropyLoss())
-print(f"best epoch {best + 1}: val_loss {history['val_loss'][best]:.4f}, val_accuracy {history['val_accuracy'][best]:.3f}")
-print(f"the model now:  val_loss {restored['loss']:.4f}, val_accuracy {restored['accuracy']:.3f}")
+display(Markdown(verification_table({
+    f"best epoch ({best + 1}), in the history": {"val_loss": history["val_loss"][best],
+                                               "val_accuracy": history["val_accuracy"][best]},
+    "the model after fit, evaluated now": {"val_loss": restored["loss"], "val_accuracy": restored["accuracy"]}})))

@@ -57,7 +57,7 @@ from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
 from course.data import load_digits, make_blobs, make_loader, train_test_split
-from course.plots import plot_history, verification_table
+from course.plots import LiveHistory, plot_history, verification_table
 
 # These models are tiny: one thread is fastest, and keeps a shared machine responsive.
 torch.set_num_threads(1)
@@ -541,7 +541,8 @@ audit("ps07.convergence")
 # An MLP with Dropout on the 8x8 digits, AdamW with a cosine schedule, a shuffling loader: six epochs
 # straight, against three epochs, a "crash", and a fresh session (new objects, as a new Python process
 # would build them) resuming from the checkpoint folder. And a naive resume that carries over only
-# the weights.
+# the weights. The straight run draws its curves while it trains: `LiveHistory` from `course.plots`
+# is a callback that redraws the history in place after every epoch, a use of your callbacks.
 
 # %% nbgrader={"grade_id": "digits", "locked": true}
 x_digits, y_digits = load_digits()
@@ -557,17 +558,18 @@ def digits_mlp():
 
 
 # %% nbgrader={"grade_id": "demo_resume", "locked": true}
-def session(ckpt_dir=None, epochs=6):
+def session(ckpt_dir=None, epochs=6, callbacks=()):
     """A fresh Trainer and training loader, built as a new Python process would build them."""
     torch.manual_seed(0)
     model = digits_mlp()
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     loader = make_loader(x_train, y_train, batch_size=32, shuffle=True, seed=0)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
-    return Trainer(model, optimizer, nn.CrossEntropyLoss(), scheduler=scheduler, ckpt_dir=ckpt_dir), loader
+    return Trainer(model, optimizer, nn.CrossEntropyLoss(), scheduler=scheduler, ckpt_dir=ckpt_dir,
+                   callbacks=callbacks), loader
 
 
-straight, loader = session()
+straight, loader = session(callbacks=[LiveHistory("straight run, drawn live")])
 straight.fit(loader, val_loader, epochs=6)
 ckpt_dir = Path(tempfile.mkdtemp(prefix="ps07-")) / "digits-mlp"
 interrupted, loader = session(ckpt_dir)

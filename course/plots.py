@@ -1,9 +1,10 @@
-"""Figures the lessons draw: loss curves, a Trainer's history, decision boundaries, learning-verification
-tables and an interactive LR-schedule explorer."""
+"""Figures the lessons draw: loss curves, a Trainer's history (also live, while it trains), decision
+boundaries, learning-verification tables, and interactive explorers of LR schedules and of clipping."""
 import copy
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+from IPython.display import display
 from matplotlib.ticker import MaxNLocator
 import torch
 
@@ -46,7 +47,7 @@ def verification_table(rows: dict[str, dict]) -> str:
     columns = list(next(iter(rows.values())))
     lines = ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name, row in rows.items():
-        cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()]
+        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -59,6 +60,30 @@ def schedule_explorer(schedule, steps: int, **sliders: widgets.ValueWidget) -> w
         ax.plot(range(steps), [schedule(step, **kwargs) for step in range(steps)])
         ax.set(xlabel="step", ylabel="learning rate", title=", ".join(f"{k}={v:g}" for k, v in kwargs.items()))
         ax.grid(alpha=0.3)
+        fig.tight_layout()
+        plt.show()
+
+    return widgets.interactive(draw, **sliders)
+
+
+def clipping_explorer(train, **sliders: widgets.ValueWidget) -> widgets.interactive:
+    """Sliders for the keyword arguments of `train(**kwargs) -> (losses, norms)`, one of them `max_norm`:
+    every change retrains and draws, per step, the loss and the gradient norm before clipping (`norms`)
+    and after it (`min(norm, max_norm)`, what the optimizer applies). Display the returned widget."""
+    def draw(**kwargs):
+        losses, norms = train(**kwargs)
+        steps = range(1, len(losses) + 1)
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.2))
+        left.plot(steps, losses, marker="o", markersize=3)
+        left.set(xlabel="step", ylabel="loss (log scale)", yscale="log", title="Training loss")
+        right.plot(steps, norms, marker="o", markersize=3, label="before clipping")
+        right.plot(steps, [min(n, kwargs["max_norm"]) for n in norms], marker=".", label="after clipping")
+        right.axhline(kwargs["max_norm"], color="gray", linestyle="--", linewidth=1, label="max_norm")
+        right.set(xlabel="step", ylabel="gradient norm (log scale)", yscale="log",
+                  title=", ".join(f"{k}={v:g}" for k, v in kwargs.items()))
+        right.legend(fontsize=8)
+        for ax in (left, right):
+            ax.grid(alpha=0.3)
         fig.tight_layout()
         plt.show()
 
@@ -81,3 +106,20 @@ def plot_history(history: dict[str, list[float]], title: str = ""):
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return left, right
+
+
+class LiveHistory:
+    """A Trainer callback (`callbacks=[LiveHistory("title")]`): after every epoch it redraws the
+    Trainer's history as `plot_history` does, in place, so one figure grows while `fit` runs."""
+
+    def __init__(self, title: str = ""):
+        self.title = title
+        self.handle = None
+
+    def __call__(self, trainer) -> None:
+        figure = plot_history(trainer.history, self.title)[0].figure
+        if self.handle is None:
+            self.handle = display(figure, display_id=True)
+        else:
+            self.handle.update(figure)
+        plt.close(figure)  # drawn above; the inline backend must not show it again when the cell ends
