@@ -34,6 +34,8 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-# nbgrader scores a test cell 0 for any stderr output; a Python warning from correct code must not.
+# nbgrader scores a test cell 0 for any stderr output; correct code must not lose points for what it
+# writes there on the side. Each stderr chunk that holds one of these is dropped: a Python warning,
+# a plain tqdm bar ("| 5/10 [00:01" or "10it [00:01"), or nothing but the bar's \r and \n.
 c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = r"(?m)^.*:\d+: \w*Warning: "
+c.IgnorePattern.pattern = r"(?m)^.*:\d+: \w*Warning: |\| *\d+/\d+ \[\d\d:\d\d|\d+it \[\d\d:\d\d|\A\s*\Z"

@@ -82,8 +82,9 @@ torch.manual_seed(0);
 #
 # **A progress bar.** `tqdm` wraps any iterable and draws a bar; `bar.set_postfix(loss=...)` shows
 # the running loss beside it. Use the `tqdm` imported above, from `tqdm.auto`: in Jupyter it draws a
-# widget. The plain `from tqdm import tqdm` prints its bar to **stderr**, and nbgrader scores a test
-# cell 0 if anything appears on stderr. With `leave=False` a finished epoch's bar disappears, and
+# widget. The plain `from tqdm import tqdm` prints its bar to **stderr**, and nbgrader's Validate
+# fails a test cell if anything appears on stderr (the grader forgives a bar there; Validate does
+# not). With `leave=False` a finished epoch's bar disappears, and
 # `set_postfix(..., refresh=False)` leaves redrawing to tqdm's own timer instead of every batch.
 
 # %% nbgrader={"grade_id": "demo_progress", "locked": true}

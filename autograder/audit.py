@@ -72,29 +72,71 @@ def stand_in(folder: Path) -> Path:
     return package
 
 
+class Runner:
+    """The runner process (in the sandbox if `confine`) for what `record` leaves in `folder`. It starts
+    at once, so its start (Python, torch) overlaps whatever runs meanwhile, such as the notebook;
+    each check sent runs while the caller goes on; `verdicts` then ends it and judges its records."""
+
+    def __init__(self, folder: Path, seeds: dict[str, int] | None = None, confine: bool = False):
+        self.registry, self.folder, self.seeds, self.confine = checks(), folder, seeds or {}, confine
+        self.sent: list[str] = []
+        # Results go to a folder the student's kernel never saw, so it cannot plant a record there.
+        self._scratch = tempfile.TemporaryDirectory(prefix="verdicts-")
+        self.out, self.log = Path(self._scratch.name) / "records", Path(self._scratch.name) / "runner.log"
+        self.out.mkdir()
+
+    def __enter__(self) -> "Runner":
+        cmd = [sys.executable, "-m", "autograder.runner", str(self.folder), str(self.out)]
+        if self.confine:
+            cmd = sandbox.command(cmd, cwd=self.folder, writable=[self.out], read_only=[self.folder])
+            sandbox.lend([self.folder, self.out])
+        # A student's progress bars would bury the runner's last output, which a failure message shows.
+        env = {**os.environ, "TQDM_DISABLE": "1"}
+        with open(self.log, "wb") as sink:
+            self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=sink, stderr=subprocess.STDOUT,
+                                            cwd=self.folder, env=env)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.confine:
+            sandbox.lend([self.folder, self.out], os.geteuid())
+        self._scratch.cleanup()
+
+    def send(self, names: list[str]) -> None:
+        """Have the runner start the checks of `names` that have a record and were not sent yet."""
+        jobs = [n for n in dict.fromkeys(names) if n not in self.sent and (self.folder / f"{n}.pkl").exists()]
+        self.sent += jobs
+        try:
+            self.process.stdin.write("".join(f"{n}={self.seeds.get(n, self.registry[n].seed)}\n"
+                                             for n in jobs).encode())
+            self.process.stdin.flush()
+        except BrokenPipeError:  # the runner is gone: its checks end without a result, and say so
+            pass
+
+    def verdicts(self, names: list[str]) -> dict[str, str | None]:
+        """Send what is left of `names`, let the runner finish, judge: name -> failure message or None."""
+        self.send(names)
+        try:
+            self.process.stdin.close()
+        except BrokenPipeError:
+            pass
+        try:
+            self.process.wait(timeout=sum(self.registry[n].timeout for n in self.sent) + 60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        return {n: verdict(self.registry[n], self.folder, self.out, self.seeds.get(n, self.registry[n].seed),
+                           self.log) for n in names}
+
+
 def run_audits(folder: Path, names: list[str], seeds: dict[str, int] | None = None,
                confine: bool = False) -> dict[str, str | None]:
-    """Run the runner (in the sandbox if `confine`) on what `record` left in `folder`, judge it;
-    name -> failure message or None."""
-    registry = checks()
-    seeds = {n: (seeds or {}).get(n, registry[n].seed) for n in names}
-    todo = [n for n in dict.fromkeys(names) if (folder / f"{n}.pkl").exists()]
-    # Results go to a folder the student's kernel never saw, so it cannot plant a record there.
-    with tempfile.TemporaryDirectory(prefix="verdicts-") as d:
-        out, log = Path(d) / "records", Path(d) / "runner.log"
-        out.mkdir()
-        if todo:
-            limit = sum(registry[n].timeout for n in todo) + 60
-            cmd = [sys.executable, "-m", "autograder.runner", str(folder), str(out), *(f"{n}={seeds[n]}" for n in todo)]
-            if confine:
-                cmd = sandbox.command(cmd, cwd=folder, writable=[out], read_only=[folder])
-            with open(log, "wb") as sink, sandbox.lent([folder, out] if confine else []):
-                try:
-                    subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                                   cwd=folder, timeout=limit, check=False)
-                except subprocess.TimeoutExpired:
-                    pass
-        return {n: verdict(registry[n], folder, out, seeds[n], log) for n in names}
+    """Run and judge the checks of `names` on what `record` left in `folder`."""
+    with Runner(folder, seeds, confine) as runner:
+        return runner.verdicts(names)
 
 
 def verdict(check: Check, folder: Path, out: Path, seed: int, log: Path) -> str | None:

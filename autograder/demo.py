@@ -1,14 +1,16 @@
-"""The grading demo: every sample submission of every assignment through `nbgrader autograde`.
+"""The grading demo: every sample submission of every assignment autograded by nbgrader.
 
 Builds a scratch course root (build/demo), generates each assignment from source/, submits the
-matrix (reference, blank release, buggy mutants, tampering and correct alternatives), autogrades,
-and prints each submission's score from the gradebook beside what the matrix says it must be.
-Exits 1 if any grade differs from the matrix.
+matrix (reference, blank release, buggy mutants, tampering and correct alternatives), autogrades
+them with `autograder grade` (nbgrader's autograde, one worker per core, in the sandbox), and prints
+each submission's score from the gradebook beside what the matrix says it must be.
+Exits 1 if any grade differs from the matrix or a submission could not be autograded.
 """
+import os
 import sys
 import time
 
-from autograder import grading
+from autograder import classroom, grading
 from autograder.mutants import expected_scores, grade_cells, mutants, submission
 from autograder.notebooks import ROOT, assignments
 
@@ -22,11 +24,14 @@ def main() -> int:
         for m in matrix:
             grading.submit(root, name, m.name, submission(name, m, root))
         start = time.perf_counter()
-        grading.autograde(root, name)
+        outcomes = classroom.grade(root, name, progress=False)
         seconds = time.perf_counter() - start
+        failed = [o.student for o in outcomes if not o.ok]
+        wrong += len(failed)
         got, points = grading.scores(root, name), grade_cells(name)
         print(f"\n{name}: {len(matrix)} submissions autograded by nbgrader in {seconds:.0f} s "
-              f"({seconds / len(matrix):.1f} s each)")
+              f"by {os.cpu_count()} workers ({seconds / len(matrix):.1f} s per submission)"
+              + (f"; nbgrader failed on: {', '.join(failed)}" if failed else ""))
         print(f"{'submission':38} {'score':>7}  {'matrix':6}  cells lost")
         for m in matrix:
             expected = expected_scores(name, m)

@@ -1,8 +1,9 @@
 """nbgrader preprocessor that judges hidden audit cells outside the student's kernel.
 
 Configured in nbgrader_config.py in place of nbgrader's Execute. While the kernel runs the notebook,
-each hidden `audit("...")` cell only records the student's functions; afterwards this grader process
-runs them in a fresh runner and judges the results itself, then writes each audit cell's output:
+each hidden `audit("...")` cell only records the student's functions, and a fresh runner, started
+beside the kernel, runs that check on them at once; afterwards this grader process judges the
+results itself, then writes each audit cell's output:
 a line on stdout for a pass, an error for a failure. nbgrader scores the cell from that output.
 The kernel and the runner both run confined (`autograder.sandbox`) unless `confine` is off.
 """
@@ -20,7 +21,7 @@ from nbgrader.utils import is_grade
 from traitlets import Bool
 
 from autograder import sandbox
-from autograder.audit import AUDIT_DIR_ENV, run_audits, stand_in
+from autograder.audit import AUDIT_DIR_ENV, Runner, stand_in
 
 AUDIT_CALL = re.compile(r"""^\s*audit\(\s*["']([\w.]+)["']\s*\)""", re.M)
 
@@ -88,23 +89,26 @@ class AuditedExecute(Execute):
                                              "above, and nothing after it ran.")]
             return cell, resources
         try:
-            return super().preprocess_cell(cell, resources, index)
+            cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             self.died_in = index
             cell.outputs.append(error_output(
                 "KernelDied", f"The kernel died while running this cell (cell {index}): something in it ended "
                 "the Python process (os._exit, a crash, or the memory limit). The cells below did not run."))
             return cell, resources
+        self.runner.send(audit_names(cell))  # its record is written: the check runs while the notebook goes on
+        return cell, resources
 
     def preprocess(self, nb, resources, *args, **kwargs):
         self.died_in = None
-        with tempfile.TemporaryDirectory(prefix="audit-") as folder:
+        notebook_folder = Path(resources.get("metadata", {}).get("path") or os.getcwd())
+        with tempfile.TemporaryDirectory(prefix="audit-") as folder, \
+                sandbox.lent([notebook_folder, Path(folder)] if self.confine else []), \
+                Runner(Path(folder), confine=self.confine) as self.runner:
             previous = os.environ.get(AUDIT_DIR_ENV)
             os.environ[AUDIT_DIR_ENV] = folder  # the kernel inherits it and only records
-            notebook_folder = Path(resources.get("metadata", {}).get("path") or os.getcwd())
             try:
-                with sandbox.lent([notebook_folder, Path(folder)] if self.confine else []):
-                    nb, resources = super().preprocess(nb, resources, *args, **kwargs)
+                nb, resources = super().preprocess(nb, resources, *args, **kwargs)
             finally:
                 if previous is None:
                     os.environ.pop(AUDIT_DIR_ENV, None)
@@ -112,7 +116,7 @@ class AuditedExecute(Execute):
                     os.environ[AUDIT_DIR_ENV] = previous
             cells = [(cell, audit_names(cell)) for cell in nb.cells]
             cells = [(cell, names) for cell, names in cells if names]
-            verdicts = run_audits(Path(folder), [n for _, names in cells for n in names], confine=self.confine)
+            verdicts = self.runner.verdicts([n for _, names in cells for n in names])
             for cell, names in cells:
                 cell.outputs = [verdict_output(n, verdicts[n]) for n in names]
                 failed = [n for n in names if verdicts[n]]

@@ -1,8 +1,10 @@
 """Untrusted half of the audit: fresh processes run the student's functions on hidden scenarios.
 
-Usage: python -m autograder.runner FOLDER OUT NAME=SEED ...
-Reads FOLDER/NAME.pkl (written by `audit.record`), writes OUT/NAME.pt: plain data only, which the
-judge loads with weights_only=True. Nothing here decides a grade.
+Usage: python -m autograder.runner FOLDER OUT, then one NAME=SEED line per check on stdin.
+Reads FOLDER/NAME.pkl (written by `audit.record`) and, once stdin ends, writes OUT/NAME.pt: plain
+data only, which the judge loads with weights_only=True. Nothing here decides a grade.
+Checks arrive on stdin so that this process can start (and import torch) before the notebook has
+run, and run each check while the notebook goes on.
 This process imports torch once, then forks one child per check: student code runs only in the
 children, so what one check's code does to its process cannot reach another check, and each record
 is kept only if it comes from its own check's child.
@@ -55,6 +57,7 @@ def in_child(deadline: float, work) -> bool:
     pid = os.fork()
     if pid == 0:
         try:
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # the checks still to come are not the child's
             work()
             code = 0
         except BaseException:
@@ -73,14 +76,13 @@ def in_child(deadline: float, work) -> bool:
 
 
 def main(argv: list[str]) -> None:
-    folder, out, *jobs = argv
-    folder, out = Path(folder), Path(out)
+    folder, out = map(Path, argv)
     torch.set_num_threads(1)  # the audit's sizes are tiny; threads only add start-up and noise
     warm_up()
     registry = checks()
     records = {}
-    for job in jobs:
-        name, seed = job.rsplit("=", 1)
+    for job in sys.stdin:
+        name, seed = job.strip().rsplit("=", 1)
         staging = out / f"staging-{name}"
         shutil.rmtree(staging, ignore_errors=True)  # an earlier child may have planted one
         staging.mkdir()

@@ -1,7 +1,8 @@
 """A student's session in a real browser: JupyterLab on loopback, headless Debian Chromium driven by
-Playwright. The LR-schedule notebook, filled in, runs top to bottom without an error; its schedule
-explorer renders and redraws when a slider moves; nbgrader's Validate button passes it. Screenshots
-are kept in build/test-artifacts/."""
+Playwright, serving the student export. Every assignment opens from the path its Binder link names,
+with its kernel, its tasks and nbgrader's Validate button. The LR-schedule notebook, filled in, runs
+top to bottom without an error; its schedule explorer renders and redraws when a slider moves;
+nbgrader's Validate button passes it. Screenshots are kept in build/test-artifacts/."""
 import shutil
 import socket
 import subprocess
@@ -13,8 +14,9 @@ import nbformat
 import pytest
 from playwright.sync_api import sync_playwright
 
+from autograder.export import export
 from autograder.mutants import mutants, submission
-from autograder.notebooks import ROOT
+from autograder.notebooks import ROOT, assignments, release_path
 
 pytestmark = pytest.mark.browser
 NAME = "ps03_lr_schedules"
@@ -27,11 +29,13 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """JupyterLab on a loopback port, serving a folder with the notebook filled in; its URL."""
+    """JupyterLab on a loopback port, serving the student export and, in `filled/`, the notebook
+    filled in; the URL of the server's tree with its token, as a format string for the path."""
     assert shutil.which(CHROMIUM), "needs Debian's chromium (`apt-get install chromium`; .ci/run installs it)"
     root = tmp_path_factory.mktemp("lab")
-    (root / NAME).mkdir()
-    nbformat.write(submission(NAME, mutants(NAME)[0]), root / NAME / f"{NAME}.ipynb")
+    export(root, "course-org/student")
+    (root / "filled").mkdir()
+    nbformat.write(submission(NAME, mutants(NAME)[0]), root / "filled" / f"{NAME}.ipynb")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -50,7 +54,7 @@ def lab(tmp_path_factory):
             except OSError:
                 assert time.monotonic() < deadline and server.poll() is None, (root / "lab.log").read_text()
                 time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/lab/tree/{NAME}/{NAME}.ipynb?token={token}"
+        yield f"http://127.0.0.1:{port}/lab/tree/{{}}?token={token}"
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -72,42 +76,64 @@ def start_kernel(page) -> None:
     raise AssertionError("the notebook's kernel did not start")
 
 
-def test_a_student_runs_explores_and_validates_in_jupyterlab(lab):
+@pytest.fixture(scope="module")
+def browser():
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            page.goto(lab)
-            start_kernel(page)
-            # What students are told to do before they hand in: Kernel > Restart Kernel and Run All Cells.
-            page.get_by_role("menuitem", name="Kernel", exact=True).click()
-            page.get_by_role("menuitem", name="Restart Kernel and Run All Cells…", exact=True).click()
-            page.locator(".jp-Dialog").get_by_role("button", name="Confirm Kernel Restart").click()
-            # every code cell shows an execution count once the kernel is through
-            page.wait_for_function(
-                "() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];"
-                " return p.length > 0 && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }", timeout=240_000)
-            # JupyterLab renders tracebacks and stderr with this MIME type
-            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-            assert errors.count() == 0, errors.all_inner_texts()
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
 
-            explorer = page.locator(".widget-interact").first
-            explorer.scroll_into_view_if_needed()
-            assert explorer.locator(".noUi-handle").count() == 4, "the explorer shows its four sliders"
-            before = explorer.locator("img").first.get_attribute("src")
-            explorer.locator(".noUi-handle").first.focus()
-            for _ in range(5):
-                page.keyboard.press("ArrowRight")
-            assert explorer.locator(".widget-readout").first.inner_text() == "0.15"
-            page.wait_for_function(  # the plot is redrawn for the new base_lr
-                "src => { const i = document.querySelector('.widget-interact img');"
-                " return i !== null && i.getAttribute('src') !== src; }", arg=before, timeout=60_000)
-            page.screenshot(path=ARTIFACTS / f"{NAME}-explorer.png")
 
-            page.click(".jp-Toolbar >> text=Validate")
-            page.wait_for_selector(".jp-Dialog >> text=Success! Your notebook passes all the tests.", timeout=240_000)
-            page.screenshot(path=ARTIFACTS / f"{NAME}-validate.png")
-        finally:
-            page.screenshot(path=ARTIFACTS / f"{NAME}-last.png")
-            browser.close()
+@pytest.mark.parametrize("name", assignments())
+def test_every_assignment_opens_in_jupyterlab_where_its_binder_link_points(lab, browser, name):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(lab.format(release_path(name).relative_to(ROOT).as_posix()))
+        start_kernel(page)
+        heading = nbformat.read(release_path(name), as_version=4).cells[0].source.splitlines()[0]
+        assert heading.startswith("# ")
+        page.locator(".jp-MarkdownCell h1", has_text=heading[2:].strip()).first.wait_for(timeout=30_000)
+        assert page.locator(".jp-Toolbar >> text=Validate").count() == 1, "nbgrader's Validate button"
+        assert page.locator(".jp-CodeCell", has_text="YOUR CODE HERE").count() > 0, "the tasks to fill in"
+    finally:
+        page.screenshot(path=ARTIFACTS / f"{name}-opened.png")
+        page.close()
+
+
+def test_a_student_runs_explores_and_validates_in_jupyterlab(lab, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(lab.format(f"filled/{NAME}.ipynb"))
+        start_kernel(page)
+        # What students are told to do before they hand in: Kernel > Restart Kernel and Run All Cells.
+        page.get_by_role("menuitem", name="Kernel", exact=True).click()
+        page.get_by_role("menuitem", name="Restart Kernel and Run All Cells…", exact=True).click()
+        page.locator(".jp-Dialog").get_by_role("button", name="Confirm Kernel Restart").click()
+        # every code cell shows an execution count once the kernel is through
+        page.wait_for_function(
+            "() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];"
+            " return p.length > 0 && p.every(e => /\\[\\d+\\]/.test(e.textContent)); }", timeout=240_000)
+        # JupyterLab renders tracebacks and stderr with this MIME type
+        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        assert errors.count() == 0, errors.all_inner_texts()
+
+        explorer = page.locator(".widget-interact").first
+        explorer.scroll_into_view_if_needed()
+        assert explorer.locator(".noUi-handle").count() == 4, "the explorer shows its four sliders"
+        before = explorer.locator("img").first.get_attribute("src")
+        explorer.locator(".noUi-handle").first.focus()
+        for _ in range(5):
+            page.keyboard.press("ArrowRight")
+        assert explorer.locator(".widget-readout").first.inner_text() == "0.15"
+        page.wait_for_function(  # the plot is redrawn for the new base_lr
+            "src => { const i = document.querySelector('.widget-interact img');"
+            " return i !== null && i.getAttribute('src') !== src; }", arg=before, timeout=60_000)
+        page.screenshot(path=ARTIFACTS / f"{NAME}-explorer.png")
+
+        page.click(".jp-Toolbar >> text=Validate")
+        page.wait_for_selector(".jp-Dialog >> text=Success! Your notebook passes all the tests.", timeout=240_000)
+        page.screenshot(path=ARTIFACTS / f"{NAME}-validate.png")
+    finally:
+        page.screenshot(path=ARTIFACTS / f"{NAME}-last.png")
+        page.close()

@@ -48,6 +48,14 @@ def graded_class(tmp_path_factory):
     return root
 
 
+def test_plain_nbgrader_autograde_grades_as_the_matrix_says(tmp_path):
+    """The instructor's plain path, `nbgrader autograde` on the command line, with this course's config."""
+    students = {name: bug for name, bug in CLASS.items() if name.endswith("_1")}
+    root = course(tmp_path / "course", students)
+    grading.autograde(root, NAME)
+    assert_graded_as_the_matrix_says(root, students)
+
+
 def test_grade_a_class_in_parallel_into_sqlite_and_rerun_it(graded_class):
     assert_graded_as_the_matrix_says(graded_class, CLASS)
     again = classroom.grade(graded_class, NAME, workers=2, progress=False)

@@ -1,12 +1,13 @@
 """Each assignment's mutant matrix through the real tools: `nbgrader generate_assignment`, then
-`nbgrader autograde` of every submission into a real gradebook, scores asserted cell by cell."""
+nbgrader's autograde of every submission (by `autograder grade`, two workers) into a real
+gradebook, scores asserted cell by cell."""
 import html
 import re
 
 import pytest
 from conftest import ASSIGNMENTS, assignment_params
 
-from autograder import grading
+from autograder import classroom, grading
 from autograder.mutants import expected_scores, mutants, submission
 
 TOTALS = {"ps01_training_loop": 29.0, "ps02_zero_grad_accumulation": 13.0, "ps03_lr_schedules": 19.0,
@@ -24,7 +25,8 @@ def graded(tmp_path_factory):
             root = grading.scratch_course(tmp_path_factory.mktemp(name), [name])
             for m in mutants(name):
                 grading.submit(root, name, m.name, submission(name, m, root))
-            grading.autograde(root, name)
+            outcomes = classroom.grade(root, name, workers=2, progress=False)
+            assert all(o.ok for o in outcomes), [o.log for o in outcomes if not o.ok]
             done[name] = root, grading.scores(root, name)
         return done[name]
     return grade

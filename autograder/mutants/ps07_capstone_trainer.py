@@ -256,6 +256,8 @@ MUTANTS += [
                           "                    labels += yb.numel()\n"
                           "        finally:\n"
                           "            self.model.train(was_training)\n")]}),
+    Mutant("alt_plain_tqdm", "the reference with the terminal's tqdm (`from tqdm import tqdm`): its bars go to stderr",
+           edits={STEP: [("class StepTrainer:", "from tqdm import tqdm  # the terminal's bar\n\n\nclass StepTrainer:")]}),
     Mutant("alt_other_checkpoint_layout",
            "save/load with other keys, numpy's dict-form state, Python's state as lists, a NamedTemporaryFile; "
            "fit over range(self.epoch, epochs), asking every callback before stopping",
