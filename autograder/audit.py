@@ -105,13 +105,15 @@ class Runner:
             sandbox.lend([self.folder, self.out], os.geteuid())
         self._scratch.cleanup()
 
+    def seed(self, name: str) -> int:
+        return self.seeds.get(name, self.registry[name].seed)
+
     def send(self, names: list[str]) -> None:
         """Have the runner start the checks of `names` that have a record and were not sent yet."""
         jobs = [n for n in dict.fromkeys(names) if n not in self.sent and (self.folder / f"{n}.pkl").exists()]
         self.sent += jobs
         try:
-            self.process.stdin.write("".join(f"{n}={self.seeds.get(n, self.registry[n].seed)}\n"
-                                             for n in jobs).encode())
+            self.process.stdin.write("".join(f"{n}={self.seed(n)}\n" for n in jobs).encode())
             self.process.stdin.flush()
         except BrokenPipeError:  # the runner is gone: its checks end without a result, and say so
             pass
@@ -128,8 +130,7 @@ class Runner:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        return {n: verdict(self.registry[n], self.folder, self.out, self.seeds.get(n, self.registry[n].seed),
-                           self.log) for n in names}
+        return {n: verdict(self.registry[n], self.folder, self.out, self.seed(n), self.log) for n in names}
 
 
 def run_audits(folder: Path, names: list[str], seeds: dict[str, int] | None = None,

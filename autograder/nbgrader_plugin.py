@@ -18,7 +18,7 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute, OverwriteCells
 from nbgrader.utils import is_grade
-from traitlets import Bool
+from traitlets import Bool, Enum
 
 from autograder import sandbox
 from autograder.audit import AUDIT_DIR_ENV, Runner, stand_in
@@ -74,6 +74,9 @@ class AuditedExecute(Execute):
     """nbgrader's Execute, then trusted judging of every hidden audit cell."""
 
     confine = Bool(True, help="Run the kernel and the audit runner in the sandbox.").tag(config=True)
+    # Once the last cell has run nothing of the kernel is needed: a graceful shutdown would only wait
+    # for its exit hooks (up to 5 s on a loaded machine).
+    shutdown_kernel = Enum(["graceful", "immediate"], default_value="immediate").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -30,8 +30,9 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """JupyterLab on a loopback port, serving the student export and, in `filled/`, the notebook
-    filled in; the URL of the server's tree with its token, as a format string for the path."""
-    assert shutil.which(CHROMIUM), "needs Debian's chromium (`apt-get install chromium`; .ci/run installs it)"
+    filled in; the URL of the server's tree with its token, as a format string for the path. Each
+    page opens in a fresh workspace (`reset`), holding only that notebook."""
+    assert shutil.which(CHROMIUM), "needs Debian's chromium (`apt-get install chromium`; `make test` installs it)"
     root = tmp_path_factory.mktemp("lab")
     export(root, "course-org/student")
     (root / "filled").mkdir()
@@ -54,7 +55,7 @@ def lab(tmp_path_factory):
             except OSError:
                 assert time.monotonic() < deadline and server.poll() is None, (root / "lab.log").read_text()
                 time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/lab/tree/{{}}?token={token}"
+        yield f"http://127.0.0.1:{port}/lab/tree/{{}}?reset&token={token}"
     finally:
         server.terminate()
         server.wait(timeout=30)

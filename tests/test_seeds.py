@@ -1,7 +1,11 @@
-"""Every hidden check, in process, under 20 seeds: the reference and the correct alternatives pass
-under all of them, and every mutant fails exactly the checks its matrix entry names, under all of
-them, with its message. A check whose outcome depends on the seed would make a flaky grade."""
+"""Every hidden check, called directly (no runner), under 20 seeds: the reference and the correct
+alternatives pass under all of them, and every mutant fails exactly the checks its matrix entry
+names, under all of them, with its message. A check whose outcome depends on the seed would make a
+flaky grade. The cases run in worker processes, one per core."""
 import io
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 import torch
@@ -29,9 +33,10 @@ def test_hidden_cells_run_every_check_of_the_assignment_once(name):
     assert sorted(cells.values()) == sorted(n for n in checks() if n.startswith(prefix))
 
 
-@pytest.mark.parametrize("name, mutant", assignment_params(
-    [(n, m) for n in ASSIGNMENTS for m in mutants(n) if m.name != BLANK and not m.tampers]))
-def test_check_outcomes_hold_under_20_seeds(name, mutant):
+def wrong_verdicts(name: str, mutant_name: str) -> list[str]:
+    """Every (cell, seed) where a check's verdict on `mutant` differs from what its matrix entry says."""
+    torch.set_num_threads(1)  # one case per core
+    mutant = next(m for m in mutants(name) if m.name == mutant_name)
     fns = namespace(name, code(name, mutant))
     registry = checks()
     wrong = []
@@ -43,6 +48,22 @@ def test_check_outcomes_hold_under_20_seeds(name, mutant):
                     wrong.append(f"{cell} seed {seed}: should fail saying {mutant.fails[cell]!r}, got {message!r}")
             elif message is not None:
                 wrong.append(f"{cell} seed {seed}: should pass, got {message!r}")
+    return wrong
+
+
+@pytest.fixture(scope="module")
+def seed_runs(request):
+    """wrong_verdicts of every case of the seed test this session selected, one process per core."""
+    cases = [(item.callspec.params["name"], item.callspec.params["mutant"].name) for item in request.session.items
+             if getattr(item, "originalname", None) == "test_check_outcomes_hold_under_20_seeds"]
+    with ProcessPoolExecutor(os.cpu_count(), mp_context=multiprocessing.get_context("spawn")) as pool:
+        return dict(zip(cases, pool.map(wrong_verdicts, *zip(*cases))))
+
+
+@pytest.mark.parametrize("name, mutant", assignment_params(
+    [(n, m) for n in ASSIGNMENTS for m in mutants(n) if m.name != BLANK and not m.tampers]))
+def test_check_outcomes_hold_under_20_seeds(seed_runs, name, mutant):
+    wrong = seed_runs[name, mutant.name]
     assert not wrong, f"{mutant.name} ({mutant.why}):\n" + "\n".join(wrong[:10])
 
 
