@@ -100,6 +100,7 @@ def main() -> None:
                   f"one notebook {each:.1f} s = {each / kernel:.1f} x its import-only kernel ({kernel:.1f} s), "
                   f"{each / plain[name]:.1f} x its plain run")
 
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--run"]:
         path = Path(sys.argv[2])

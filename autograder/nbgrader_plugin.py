@@ -11,10 +11,13 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
+from queue import Empty
 
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
+from nbclient.util import run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute, OverwriteCells
 from nbgrader.utils import is_grade
@@ -41,6 +44,25 @@ def verdict_output(name: str, message: str | None) -> NotebookNode:
     if message is None:
         return NotebookNode(output_type="stream", name="stdout", text=f"{name}: passed\n")
     return error_output("AuditFailure", message)
+
+
+def poll_in_slices(channel, every: float = 0.5) -> None:
+    """Make `channel.get_msg(timeout)` look for a message every `every` seconds until its timeout.
+    Its single long poll can miss the wake-up of a message that has arrived (seen after a cell that
+    opens many widgets, with other kernels busy): nbclient then waits out the whole cell timeout."""
+    get_msg = channel.get_msg
+
+    async def sliced(timeout: float | None = None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = every if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return await get_msg(timeout=min(every, left))
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+    channel.get_msg = sliced
 
 
 class ConfinedKernelManager(AsyncKernelManager):
@@ -82,6 +104,14 @@ class AuditedExecute(Execute):
         super().__init__(*args, **kwargs)
         if self.confine:
             self.kernel_manager_class = ConfinedKernelManager
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        poll_in_slices(kc.shell_channel)
+        poll_in_slices(kc.iopub_channel)
+        return kc
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)  # nbclient binds its own at class creation
 
     def preprocess_cell(self, cell, resources, index):
         # A dead kernel would end nbgrader's autograde of the whole notebook: instead, the cell it

@@ -3,6 +3,7 @@ Playwright, serving the student export. Every assignment opens from the path its
 with its kernel, its tasks and nbgrader's Validate button. The LR-schedule notebook, filled in, runs
 top to bottom without an error; its schedule explorer renders and redraws when a slider moves;
 nbgrader's Validate button passes it. Screenshots are kept in build/test-artifacts/."""
+import json
 import shutil
 import socket
 import subprocess
@@ -31,7 +32,8 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 def lab(tmp_path_factory):
     """JupyterLab on a loopback port, serving the student export and, in `filled/`, the notebook
     filled in; the URL of the server's tree with its token, as a format string for the path. Each
-    page opens in a fresh workspace (`reset`), holding only that notebook."""
+    page opens in a fresh workspace (`reset`), holding only that notebook. The lab's own settings
+    attach every cell to the page, so that the tests see all of a notebook, not the part in view."""
     assert shutil.which(CHROMIUM), "needs Debian's chromium (`apt-get install chromium`; `make test` installs it)"
     root = tmp_path_factory.mktemp("lab")
     export(root, "course-org/student")
@@ -41,10 +43,15 @@ def lab(tmp_path_factory):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     token = "browser-test"
+    settings = root.parent / f"{root.name}-settings"
+    (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
+        json.dumps({"windowingMode": "none"}))
     log = open(root / "lab.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
                                "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-                               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"],
+                               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+                               f"--LabApp.user_settings_dir={settings}"],
                               stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
@@ -96,7 +103,8 @@ def test_every_assignment_opens_in_jupyterlab_where_its_binder_link_points(lab, 
         assert heading.startswith("# ")
         page.locator(".jp-MarkdownCell h1", has_text=heading[2:].strip()).first.wait_for(timeout=30_000)
         assert page.locator(".jp-Toolbar >> text=Validate").count() == 1, "nbgrader's Validate button"
-        assert page.locator(".jp-CodeCell", has_text="YOUR CODE HERE").count() > 0, "the tasks to fill in"
+        # the tasks to fill in: the editors are drawn once the notebook has loaded
+        page.locator(".jp-CodeCell", has_text="YOUR CODE HERE").first.wait_for(timeout=30_000)
     finally:
         page.screenshot(path=ARTIFACTS / f"{name}-opened.png")
         page.close()

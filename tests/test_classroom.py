@@ -1,5 +1,6 @@
 """`autograder grade`: a whole class autograded in parallel by real nbgrader into a real gradebook,
 SQLite with local worker processes, and PostgreSQL with a Dask cluster of worker processes."""
+import asyncio
 import csv
 import html
 import os
@@ -9,7 +10,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from queue import Empty
 
 import pytest
 from distributed import LocalCluster
@@ -17,6 +20,7 @@ from distributed import LocalCluster
 from autograder import classroom, grading
 from autograder.__main__ import main
 from autograder.mutants import expected_scores, grade_cells, mutants, submission
+from autograder.nbgrader_plugin import poll_in_slices
 
 pytestmark = pytest.mark.grading
 NAME = "ps01_training_loop"
@@ -146,3 +150,32 @@ def test_the_command_line_is_installed_and_documents_itself():
     command = Path(sys.executable).parent / "autograder"
     done = subprocess.run([command, "grade", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "--workers" in done.stdout and "--scheduler" in done.stdout
+
+
+class LosesWakeUps:
+    """A kernel channel whose poll, like the real one after a cell full of widgets, sleeps through
+    a message's arrival and sees it only when its timeout ends."""
+
+    def __init__(self, arrives_after: float | None):
+        self.arrival = None if arrives_after is None else time.monotonic() + arrives_after
+
+    async def get_msg(self, timeout=None):
+        await asyncio.sleep(timeout)
+        if self.arrival is None or time.monotonic() < self.arrival:
+            raise Empty
+        return {"msg_type": "execute_reply"}
+
+
+def test_the_grader_picks_up_a_reply_whose_wake_up_was_lost():
+    channel = LosesWakeUps(arrives_after=0.3)
+    poll_in_slices(channel)
+    start = time.monotonic()
+    assert asyncio.run(channel.get_msg(timeout=60))["msg_type"] == "execute_reply"
+    assert time.monotonic() - start < 10, "the reply is seen within a slice, not at the cell timeout"
+
+    silent = LosesWakeUps(arrives_after=None)
+    poll_in_slices(silent)
+    start = time.monotonic()
+    with pytest.raises(Empty):
+        asyncio.run(silent.get_msg(timeout=1.2))
+    assert time.monotonic() - start >= 1.2, "the cell timeout still holds"
