@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 import matplotlib.pyplot as plt
+from tqdm.auto import tqdm
 
 from course.data import load_digits, make_blobs, make_loader, train_test_split
 
@@ -132,7 +133,7 @@ left_out = {"nothing": (), "all but the weights": ("optimizer", "scheduler", "lo
             "the optimizer": ("optimizer",), "the scheduler": ("scheduler",),
             "the loader's generator": ("loader's generator",), "torch's RNG": ("torch's RNG",)}
 drift = {}
-for label, skip in left_out.items():
+for label, skip in tqdm(left_out.items(), desc="resumed runs", leave=False):
     first = Run(seed=0)
     first.epochs(STOP)
     snap = first.snapshot()
@@ -725,7 +726,7 @@ torch.manual_seed(0)
 adapted = with_adapters(pretrained, [0, 3])
 adapter_opt = torch.optim.Adam([p for p in adapted.parameters() if p.requires_grad], lr=1e-2)
 mirror_loader = make_loader(mirrored(x_train), y_train, batch_size=64, shuffle=True, seed=0)
-for _ in range(8):
+for _ in tqdm(range(8), desc="adapter epochs", leave=False):
     run_epoch(adapted, mirror_loader, nn.functional.cross_entropy, adapter_opt)
 
 full_file, adapter_file = scratch / "adapter" / "full.pt", scratch / "adapter" / "lora.pt"
