@@ -3,19 +3,23 @@
 Three places, three levels of trust:
 - the student's kernel (untrusted): the hidden cell calls `audit(name)`, which only pickles the
   graded functions by value (`record`);
-- the runner (`python -m autograder.runner`, untrusted, fresh): unpickles them and runs each
+- the runner (`python -m autograder.runner`, untrusted, fresh; at grading a fork, per student, of
+  a sandboxed zygote that imported torch once): unpickles them and runs each
   check's `collect` on hidden scenarios, saving plain data (floats, strings, tensors);
 - the judge (trusted: the grader's own process, or the kernel outside autograde): loads that data
   with `weights_only=True` and runs each check's `judge`, which never calls student code.
 At autograde, `autograder.nbgrader_plugin.AuditedExecute` sets `AUDIT_DIR_ENV`, so the kernel
 only records and the grader judges; whatever the kernel did to itself cannot fake a pass.
 """
+import atexit
 import importlib
 import os
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,38 +76,121 @@ def stand_in(folder: Path) -> Path:
     return package
 
 
-class Runner:
-    """The runner process (in the sandbox if `confine`) for what `record` leaves in `folder`. It starts
-    at once, so its start (Python, torch) overlaps whatever runs meanwhile, such as the notebook;
-    each check sent runs while the caller goes on; `verdicts` then ends it and judges its records."""
+class Zygote:
+    """The sandboxed `python -m autograder.runner --serve` of this grading process: it imports torch
+    once and forks a fresh runner per student, so a student costs no interpreter start and no torch
+    import. Its folder (`tree`) holds one student's session at a time; nothing else is lent to it."""
 
-    def __init__(self, folder: Path, seeds: dict[str, int] | None = None, confine: bool = False):
-        self.registry, self.folder, self.seeds, self.confine = checks(), folder, seeds or {}, confine
+    def __init__(self):
+        self.tree = Path(tempfile.mkdtemp(prefix="runners-"))
+        self.errors = tempfile.TemporaryFile()  # its own stderr, shown when it fails a student
+        cmd = sandbox.command([sys.executable, "-P", "-m", "autograder.runner", "--serve", str(self.tree)],
+                              cwd=sandbox.AUTOGRADER, writable=[self.tree])
+        sandbox.lend([self.tree])
+        self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,
+                                        bufsize=0, env={**os.environ, "TQDM_DISABLE": "1"})
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def session(self) -> Path:
+        """A fresh folder for the next student, in a tree emptied of whatever the last one left."""
+        for entry in self.tree.iterdir():
+            sandbox.remove(entry)
+        return Path(tempfile.mkdtemp(prefix="student-", dir=self.tree))
+
+    def write(self, text: str) -> bool:
+        try:
+            self.process.stdin.write(text.encode())
+            return True
+        except BrokenPipeError:  # it is gone: the student's checks end without a result, and say so
+            return False
+
+    def finish(self, timeout: float) -> bool:
+        """End the student's checks; True once the zygote says its runner ended and was swept away."""
+        if not self.write("\n"):
+            return False
+        deadline, answer, fd = time.monotonic() + timeout, b"", self.process.stdout.fileno()
+        while not answer.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return False
+            chunk = os.read(fd, 64)
+            if not chunk:
+                return False
+            answer += chunk
+        return answer == b"done\n"
+
+    def kill(self) -> None:
+        """End it and its sandbox, with whatever a student's code still runs there."""
+        if self.alive():
+            self.process.kill()
+        self.process.wait()
+
+    def close(self) -> None:
+        self.kill()
+        sandbox.remove(self.tree)
+
+
+_zygote: Zygote | None = None
+
+
+def zygote() -> Zygote:
+    """This process's zygote, started anew if there is none or the last one died."""
+    global _zygote
+    if _zygote is None or not _zygote.alive():
+        if _zygote is not None:
+            _zygote.close()
+        _zygote = Zygote()
+        atexit.register(_zygote.close)
+    return _zygote
+
+
+class Runner:
+    """The runner for one notebook: what `record` leaves in `folder` is run by a fresh runner
+    process, or, if `confine`, by a fresh fork of the sandboxed zygote. It starts at once, so its
+    start overlaps whatever runs meanwhile, such as the notebook; each check sent runs while the
+    caller goes on; `verdicts` then ends it and judges its records."""
+
+    def __init__(self, seeds: dict[str, int] | None = None, confine: bool = False):
+        self.registry, self.seeds, self.confine = checks(), seeds or {}, confine
         self.sent: list[str] = []
-        # Results go to a folder the student's kernel never saw, so it cannot plant a record there.
-        self._scratch = tempfile.TemporaryDirectory(prefix="verdicts-")
-        self.out, self.log = Path(self._scratch.name) / "records", Path(self._scratch.name) / "runner.log"
+        self.swept = False
+        if confine:
+            self.zygote = zygote()
+            self.session = self.zygote.session()
+        else:
+            self._scratch = tempfile.TemporaryDirectory(prefix="audit-")
+            self.session = Path(self._scratch.name)
+        # Results go to a folder the student's kernel never sees (it is lent `folder` alone), so it
+        # cannot plant a record there.
+        self.folder, self.out, self.log = self.session / "records", self.session / "verdicts", self.session / "runner.log"
+        self.folder.mkdir()
         self.out.mkdir()
 
     def __enter__(self) -> "Runner":
-        cmd = [sys.executable, "-m", "autograder.runner", str(self.folder), str(self.out)]
         if self.confine:
-            cmd = sandbox.command(cmd, cwd=self.folder, writable=[self.out], read_only=[self.folder])
-            sandbox.lend([self.folder, self.out])
+            sandbox.lend([self.session])
+            self.zygote.write(f"{self.folder}\t{self.out}\t{self.log}\n")
+            return self
         # A student's progress bars would bury the runner's last output, which a failure message shows.
         env = {**os.environ, "TQDM_DISABLE": "1"}
+        cmd = [sys.executable, "-m", "autograder.runner", str(self.folder), str(self.out)]
         with open(self.log, "wb") as sink:
             self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=sink, stderr=subprocess.STDOUT,
                                             cwd=self.folder, env=env)
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        if self.confine:
-            sandbox.lend([self.folder, self.out], os.geteuid())
-        self._scratch.cleanup()
+        if not self.confine:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self._scratch.cleanup()
+            return
+        if not self.swept:  # its runner may still be running this student's code
+            self.zygote.kill()
+        sandbox.remove(self.session)
 
     def seed(self, name: str) -> int:
         return self.seeds.get(name, self.registry[name].seed)
@@ -112,8 +199,12 @@ class Runner:
         """Have the runner start the checks of `names` that have a record and were not sent yet."""
         jobs = [n for n in dict.fromkeys(names) if n not in self.sent and (self.folder / f"{n}.pkl").exists()]
         self.sent += jobs
+        lines = "".join(f"{n}={self.seed(n)}\n" for n in jobs)
+        if self.confine:
+            self.zygote.write(lines)
+            return
         try:
-            self.process.stdin.write("".join(f"{n}={self.seed(n)}\n" for n in jobs).encode())
+            self.process.stdin.write(lines.encode())
             self.process.stdin.flush()
         except BrokenPipeError:  # the runner is gone: its checks end without a result, and say so
             pass
@@ -121,22 +212,33 @@ class Runner:
     def verdicts(self, names: list[str]) -> dict[str, str | None]:
         """Send what is left of `names`, let the runner finish, judge: name -> failure message or None."""
         self.send(names)
-        try:
-            self.process.stdin.close()
-        except BrokenPipeError:
-            pass
-        try:
-            self.process.wait(timeout=sum(self.registry[n].timeout for n in self.sent) + 60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        timeout = sum(self.registry[n].timeout for n in self.sent) + 60
+        if self.confine:
+            self.swept = self.zygote.finish(timeout)
+            if not self.swept:  # the next student gets a fresh zygote
+                self.zygote.kill()
+                self.zygote.errors.seek(0)
+                with open(self.log, "ab") as log:
+                    log.write(self.zygote.errors.read()[-800:])
+        else:
+            try:
+                self.process.stdin.close()
+            except BrokenPipeError:
+                pass
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         return {n: verdict(self.registry[n], self.folder, self.out, self.seed(n), self.log) for n in names}
 
 
-def run_audits(folder: Path, names: list[str], seeds: dict[str, int] | None = None,
+def run_audits(fns: dict, names: list[str], seeds: dict[str, int] | None = None,
                confine: bool = False) -> dict[str, str | None]:
-    """Run and judge the checks of `names` on what `record` left in `folder`."""
-    with Runner(folder, seeds, confine) as runner:
+    """Record the functions `fns` for the checks of `names`, run them and judge them."""
+    with Runner(seeds, confine) as runner:
+        for name in names:
+            record(checks()[name], fns, runner.folder)
         return runner.verdicts(names)
 
 
@@ -199,9 +301,7 @@ def audit(name: str) -> None:
         record(check, namespace, Path(deferred))
         print(recorder.RECORDED.format(name))
         return
-    with tempfile.TemporaryDirectory(prefix="audit-") as d:
-        record(check, namespace, Path(d))
-        message = run_audits(Path(d), [name])[name]
+    message = run_audits(namespace, [name])[name]
     if message:
         raise AuditFailure(message)
     print(f"{name}: passed")

@@ -1,8 +1,8 @@
 """nbgrader preprocessor that judges hidden audit cells outside the student's kernel.
 
 Configured in nbgrader_config.py in place of nbgrader's Execute. While the kernel runs the notebook,
-each hidden `audit("...")` cell only records the student's functions, and a fresh runner, started
-beside the kernel, runs that check on them at once; afterwards this grader process judges the
+each hidden `audit("...")` cell only records the student's functions, and a fresh runner, forked
+beside the kernel from this process's sandboxed zygote (`audit.Zygote`), runs that check on them at once; afterwards this grader process judges the
 results itself, then writes each audit cell's output:
 a line on stdout for a pass, an error for a failure. nbgrader scores the cell from that output.
 The kernel and the runner both run confined (`autograder.sandbox`) unless `confine` is off.
@@ -135,11 +135,10 @@ class AuditedExecute(Execute):
     def preprocess(self, nb, resources, *args, **kwargs):
         self.died_in = None
         notebook_folder = Path(resources.get("metadata", {}).get("path") or os.getcwd())
-        with tempfile.TemporaryDirectory(prefix="audit-") as folder, \
-                sandbox.lent([notebook_folder, Path(folder)] if self.confine else []), \
-                Runner(Path(folder), confine=self.confine) as self.runner:
+        with Runner(confine=self.confine) as self.runner, \
+                sandbox.lent([notebook_folder] if self.confine else []):
             previous = os.environ.get(AUDIT_DIR_ENV)
-            os.environ[AUDIT_DIR_ENV] = folder  # the kernel inherits it and only records
+            os.environ[AUDIT_DIR_ENV] = str(self.runner.folder)  # the kernel inherits it and only records
             try:
                 nb, resources = super().preprocess(nb, resources, *args, **kwargs)
             finally:

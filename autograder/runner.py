@@ -1,25 +1,33 @@
 """Untrusted half of the audit: fresh processes run the student's functions on hidden scenarios.
 
 Usage: python -m autograder.runner FOLDER OUT, then one NAME=SEED line per check on stdin.
-Reads FOLDER/NAME.pkl (written by `audit.record`) and, once stdin ends, writes OUT/NAME.pt: plain
-data only, which the judge loads with weights_only=True. Nothing here decides a grade.
-Checks arrive on stdin so that this process can start (and import torch) before the notebook has
-run, and run each check while the notebook goes on.
+Reads FOLDER/NAME.pkl (written by `audit.record`) and, once stdin ends (or at an empty line),
+writes OUT/NAME.pt: plain data only, which the judge loads with weights_only=True. Nothing here
+decides a grade. Checks arrive on stdin so that this process can start (and import torch) before
+the notebook has run, and run each check while the notebook goes on.
 This process imports torch once, then forks one child per check: student code runs only in the
 children, so what one check's code does to its process cannot reach another check, and each record
 is kept only if it comes from its own check's child.
+
+At grading, `python -m autograder.runner --serve TREE` runs alone in a sandbox (`audit.Zygote`) and
+serves student after student: a line FOLDER<TAB>OUT<TAB>LOG forks a fresh runner for one student,
+which takes that student's checks as above; once it has ended, every process it left is killed and
+/tmp emptied before "done" is answered. Torch is then imported once per grading process, not once
+per student, and no student's code outlives its own grading.
 """
+import ctypes
 import os
-import shutil
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import cloudpickle
 import torch
 
 from autograder.audit import AuditFailure, checks, collect_safely
+from autograder.sandbox import remove
 
 
 def warm_up() -> None:
@@ -75,16 +83,29 @@ def in_child(deadline: float, work) -> bool:
     return False
 
 
-def main(argv: list[str]) -> None:
-    folder, out = map(Path, argv)
-    torch.set_num_threads(1)  # the audit's sizes are tiny; threads only add start-up and noise
-    warm_up()
+def lines(fd: int = 0) -> Iterator[str]:
+    """Lines of `fd` up to an empty line or its end, read a byte at a time: nothing past them is
+    consumed, so the next reader of `fd` starts where these end."""
+    while True:
+        line = b""
+        while not line.endswith(b"\n"):
+            byte = os.read(fd, 1)
+            if not byte:
+                return
+            line += byte
+        if not line.strip():
+            return
+        yield line.decode().strip()
+
+
+def serve(folder: Path, out: Path, jobs: Iterator[str]) -> None:
+    """Run the checks of `jobs` (NAME=SEED) on the records in `folder`; keep their records in `out`."""
     registry = checks()
     records = {}
-    for job in sys.stdin:
-        name, seed = job.strip().rsplit("=", 1)
+    for job in jobs:
+        name, seed = job.rsplit("=", 1)
         staging = out / f"staging-{name}"
-        shutil.rmtree(staging, ignore_errors=True)  # an earlier child may have planted one
+        remove(staging)  # an earlier child may have planted one
         staging.mkdir()
         timeout = registry[name].timeout
         # The child's own alarm reports a slow loop; the parent's deadline catches code that ignores it.
@@ -92,15 +113,81 @@ def main(argv: list[str]) -> None:
             path = staging / f"{name}.pt"
             if path.exists():
                 records[name] = path.read_bytes()
-        shutil.rmtree(staging, ignore_errors=True)
+        remove(staging)
     # Only records that came from their own check's child survive; anything else written here goes.
-    for leftover in out.iterdir():  # `out` itself stays: in the sandbox it is a mount point
-        if leftover.is_dir() and not leftover.is_symlink():
-            shutil.rmtree(leftover)
-        else:
-            leftover.unlink()
+    for leftover in out.iterdir():  # `out` itself stays: the grader reads it
+        remove(leftover)
     for name, data in records.items():
         (out / f"{name}.pt").write_bytes(data)
+
+
+def empty(folder: Path, spare: set[Path] = frozenset()) -> None:
+    """Delete what `folder` holds but the paths in `spare`; folders on the way to one are emptied."""
+    for entry in folder.iterdir():
+        if entry in spare:
+            continue
+        if any(keep.is_relative_to(entry) for keep in spare):
+            empty(entry, spare)
+        else:
+            remove(entry)
+
+
+def sweep(tree: Path, deadline: float) -> None:
+    """Kill every process of the sandbox but this one and empty its /tmp but `tree` (the grader
+    empties that), as the next student must find them."""
+    while time.monotonic() < deadline:
+        try:
+            os.kill(-1, signal.SIGKILL)  # in this pid namespace: all but pid 1 (bwrap) and the caller
+        except ProcessLookupError:
+            break
+        time.sleep(0.01)  # killed processes stay until bwrap's init has reaped them
+    else:
+        raise RuntimeError("processes of the last student survived SIGKILL")
+    home = Path(os.environ["HOME"])  # made by bwrap in /tmp: this user may empty it, not remove it
+    empty(home)
+    empty(Path("/tmp"), {tree, home})
+
+
+def serve_students(tree: Path) -> None:
+    """The zygote: one fresh runner per student on request, forked from this warmed-up process;
+    each student's folders are in `tree`."""
+    if (os.getpid(), os.getppid()) != (2, 1):  # kill(-1) below must only reach the sandbox's processes
+        raise SystemExit("--serve runs only as the first process of a sandbox's own pid namespace")
+    # Not dumpable: a student's process of the same user id can neither trace this one nor read its memory.
+    if ctypes.CDLL(None).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE, 0
+        raise SystemExit("could not make the zygote undumpable")
+    for request in lines():
+        folder, out, log = map(Path, request.split("\t"))
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                sink = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.dup2(sink, 1)  # the answers to the grader are not the student's to write
+                os.dup2(sink, 2)
+                os.chdir(folder)
+                serve(folder, out, lines())
+                code = 0
+            finally:
+                sys.stdout.flush()
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:  # it died early: the rest of its checks go unread
+            for _ in lines():
+                pass
+        sweep(tree, time.monotonic() + 10)
+        os.write(1, b"done\n")
+
+
+def main(argv: list[str]) -> None:
+    torch.set_num_threads(1)  # the audit's sizes are tiny; threads only add start-up and noise
+    warm_up()
+    if argv[:1] == ["--serve"]:
+        serve_students(Path(argv[1]))
+    else:
+        folder, out = map(Path, argv)
+        serve(folder, out, lines())
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 """The audit pipeline through the real runner process: recorded functions, one forked child per
 check, records judged in this process. Student code that kills its process or forges another
-check's record fails that check and nothing else."""
-import tempfile
-from pathlib import Path
+check's record fails that check and nothing else. At grading, one sandboxed zygote serves student
+after student: nothing a student's code leaves behind reaches the next one."""
+import importlib
 
 import pytest
 
-from autograder.audit import checks, judged, record, run_audits
+from autograder.audit import checks, judged, run_audits
 from autograder.notebooks import namespace
 
 pytestmark = pytest.mark.audit
@@ -29,16 +29,59 @@ def loss_decrease(history):
     os._exit(0)  # leaves no record of its own
 '''
 
+# Correct, and leaves behind what could reach the next student served by the same zygote: a process
+# that outlives its check, a file in /tmp, a file in the zygote's folder (the runner's cwd is the
+# student's records folder, in a session folder of that folder).
+LEAVER = '''
+import os, time
+from pathlib import Path
+
+def gradient_flow(model):
+    Path("/tmp/planted").write_text("for the next student")
+    (Path.cwd().parent.parent / "planted").write_text("for the next student")
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            time.sleep(120)
+        os._exit(0)
+    return {n: None if p.grad is None else p.grad.norm().item() for n, p in model.named_parameters()}
+'''
+# Correct if nothing of an earlier student is left, else it says what it found. Its sandbox holds
+# bwrap (pid 1), the zygote (2), this student's runner (the parent) and itself.
+WITNESS = '''
+import os
+from pathlib import Path
+
+def gradient_flow(model):
+    others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, 2, os.getppid(), os.getpid())]
+    files = [str(p) for p in (Path("/tmp/planted"), Path.cwd().parent.parent / "planted") if p.exists()]
+    if others or files:
+        raise RuntimeError(f"left by an earlier student: processes {others}, files {files}")
+    return {n: None if p.grad is None else p.grad.norm().item() for n, p in model.named_parameters()}
+'''
+KILLER = '''
+import os, signal
+
+def gradient_flow(model):
+    os.kill(-1, signal.SIGKILL)  # every process it may signal: its runner, which holds its records, and the zygote
+'''
 
 PS01_CHECKS = [name for name in checks() if name.startswith("ps01.")]
 
 
-def audit_all(fns: dict) -> dict[str, str | None]:
-    """Every ps01 check of `fns` through one real runner process."""
-    with tempfile.TemporaryDirectory() as folder:
-        for name in PS01_CHECKS:
-            record(checks()[name], fns, Path(folder))
-        return run_audits(Path(folder), PS01_CHECKS)
+def audit_all(fns: dict, confine: bool = False) -> dict[str, str | None]:
+    """Every ps01 check of `fns` through one real runner process (or, if `confine`, a fork of the zygote)."""
+    return run_audits(fns, PS01_CHECKS, confine=confine)
+
+
+def student(code: str) -> dict:
+    fns = namespace(NAME)
+    exec(code, fns)
+    return fns
+
+
+def zygote_pid() -> int:
+    return importlib.import_module("autograder.audit").zygote().process.pid
 
 
 def test_reference_passes_every_check_through_the_runner():
@@ -59,6 +102,21 @@ def test_a_function_missing_from_the_notebook_is_named():
     verdicts = audit_all(fns)
     assert "fit is not defined" in verdicts["ps01.convergence"]
     assert verdicts["ps01.zero_grad"] is None
+
+
+def test_nothing_a_student_leaves_in_the_zygote_reaches_the_next_student():
+    assert audit_all(student(LEAVER), confine=True) == {name: None for name in PS01_CHECKS}
+    first = zygote_pid()
+    assert audit_all(student(WITNESS), confine=True) == {name: None for name in PS01_CHECKS}
+    assert zygote_pid() == first, "both students were served by one zygote"
+
+
+def test_a_student_who_kills_the_zygote_loses_only_their_own_checks():
+    first = zygote_pid()
+    verdicts = audit_all(student(KILLER), confine=True)
+    assert all("ended without a result" in message for message in verdicts.values())  # their runner died too
+    assert audit_all(namespace(NAME), confine=True) == {name: None for name in PS01_CHECKS}
+    assert zygote_pid() != first, "a fresh zygote served the next student"
 
 
 @pytest.mark.parametrize("rec", [["not", "a", "dict"], {"calls": "garbage"}, {}])
