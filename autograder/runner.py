@@ -11,9 +11,10 @@ is kept only if it comes from its own check's child.
 
 At grading, `python -m autograder.runner --serve TREE` runs alone in a sandbox (`audit.Zygote`) and
 serves student after student: a line FOLDER<TAB>OUT<TAB>LOG forks a fresh runner for one student,
-which takes that student's checks as above; once it has ended, every process it left is killed and
-/tmp emptied before "done" is answered. Torch is then imported once per grading process, not once
-per student, and no student's code outlives its own grading.
+to which it passes the NAME=SEED lines that follow, up to an empty line; once that runner has
+ended, every process it left is killed and /tmp emptied before "done" is answered. Torch is then
+imported once per grading process, not once per student, and no student's code outlives its own
+grading.
 """
 import ctypes
 import os
@@ -158,24 +159,31 @@ def serve_students(tree: Path) -> None:
         raise SystemExit("could not make the zygote undumpable")
     for request in lines():
         folder, out, log = map(Path, request.split("\t"))
+        jobs, to_runner = os.pipe()
         sys.stdout.flush()
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
+                os.close(to_runner)
+                os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # the grader's requests are the zygote's
                 sink = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                os.dup2(sink, 1)  # the answers to the grader are not the student's to write
+                os.dup2(sink, 1)  # and so are its answers
                 os.dup2(sink, 2)
                 os.chdir(folder)
-                serve(folder, out, lines())
+                serve(folder, out, lines(jobs))
                 code = 0
             finally:
                 sys.stdout.flush()
                 os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:  # it died early: the rest of its checks go unread
-            for _ in lines():
+        os.close(jobs)
+        for job in lines():  # this student's checks, passed on as they come, up to the empty line
+            try:
+                os.write(to_runner, f"{job}\n".encode())
+            except BrokenPipeError:  # its runner died: the checks left end without a result
                 pass
+        os.close(to_runner)
+        os.waitpid(pid, 0)
         sweep(tree, time.monotonic() + 10)
         os.write(1, b"done\n")
 
