@@ -4,9 +4,12 @@
 - a class of sample submissions of every assignment (BENCH_CLASS, default 20, cycling through the
   mutant matrix) graded by plain serial `nbgrader autograde`, then by `autograder grade --workers 2`
   (target ratio: 1.8 on 2 cores); and each notebook's grading time beside a kernel that only runs
-  the notebook's imports, started the same way, in the sandbox (target: at most 2), and beside
-  the notebook's plain run (what grading adds: sanitising, the audits in a fresh process, the gradebook).
+  the notebook's imports, started the same way, in the sandbox (target: at most 2), beside one that
+  imports every module the notebook's run loaded (torch loads torch._dynamo and sympy, ~2 s, at
+  the first optimizer a notebook makes), and beside the notebook's plain run (what grading adds:
+  sanitising, the audits in a fresh process, the gradebook).
 """
+import json
 import os
 import re
 import resource
@@ -28,6 +31,7 @@ from autograder.notebooks import assignments, release_path
 CLASS = int(os.environ.get("BENCH_CLASS", 20))
 REPEATS = 3
 IMPORT = re.compile(r"^(?:import \S|from \S+ import )")
+MODULES = "modules.json"  # written beside the notebook by its last cell
 
 
 def execute(nb: nbformat.NotebookNode, folder: Path, **kwargs) -> float:
@@ -37,27 +41,33 @@ def execute(nb: nbformat.NotebookNode, folder: Path, **kwargs) -> float:
     return time.perf_counter() - start
 
 
-def import_only_kernel(name: str) -> float:
-    """Seconds for a sandboxed kernel to start and run only the imports of `name`'s notebook."""
+def import_only_kernel(name: str, modules: list[str] | None = None) -> float:
+    """Seconds for a sandboxed kernel to start and run only the imports of `name`'s notebook
+    (or import each of `modules`)."""
     release = nbformat.read(release_path(name), as_version=4)
     imports = [line for c in release.cells if c.cell_type == "code" for line in c.source.splitlines()
                if IMPORT.match(line)]
+    if modules is not None:
+        imports = ["import importlib", f"for m in {modules!r}:", "    try:", "        importlib.import_module(m)",
+                   "    except Exception:", "        pass"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("\n".join(imports))])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     with TemporaryDirectory() as tmp:
         return execute(nb, Path(tmp), kernel_manager_class=ConfinedKernelManager)
 
 
-def reference_run(name: str) -> tuple[float, float]:
-    """(seconds, peak MiB) of the release notebook filled with the reference, in a fresh process
-    whose only child is the kernel, so its children's peak RSS is the kernel's."""
+def reference_run(name: str) -> tuple[float, float, list[str]]:
+    """(seconds, peak MiB, the modules it loaded) of the release notebook filled with the reference,
+    in a fresh process whose only child is the kernel, so its children's peak RSS is the kernel's."""
     with TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{name}.ipynb"
-        nbformat.write(submission(name, mutants(name)[0]), path)
+        nb = submission(name, mutants(name)[0])
+        nb.cells.append(nbformat.v4.new_code_cell(f"import json, sys\njson.dump(sorted(sys.modules), open({MODULES!r}, 'w'))"))
+        nbformat.write(nb, path)
         done = subprocess.run([sys.executable, "-m", "autograder.bench", "--run", str(path)],
                               capture_output=True, text=True, check=True)
         seconds, mib = done.stdout.split()[-2:]
-        return float(seconds), float(mib)
+        return float(seconds), float(mib), json.loads((Path(tmp) / MODULES).read_text())
 
 
 def a_class(name: str, folder: Path) -> Path:
@@ -84,20 +94,23 @@ def grade_class(name: str, folder: Path) -> tuple[float, float]:
 
 def main() -> None:
     print("release notebooks with the reference solution, top to bottom (targets: 60 s, 1536 MiB):")
-    plain = {}
+    plain, loaded = {}, {}
     for name in assignments():
-        plain[name], mib = reference_run(name)
+        plain[name], mib, loaded[name] = reference_run(name)
         print(f"  {name}: {plain[name]:.1f} s, kernel peak memory {mib:.0f} MiB")
     print(f"\na class of {CLASS} submissions per assignment: serial `nbgrader autograde` vs "
           f"`autograder grade --workers 2` (target 1.8 x); the grading time of one notebook beside a "
-          f"kernel that only runs its imports (median of {REPEATS}; target 2 x) and beside its plain run above:")
+          f"kernel that only runs its imports (median of {REPEATS}; target 2 x), beside one that imports "
+          f"every module its run loaded, and beside its plain run above:")
     with TemporaryDirectory() as tmp:
         for name in assignments():
             serial, parallel = grade_class(name, Path(tmp) / name)
             kernel = statistics.median(import_only_kernel(name) for _ in range(REPEATS))
+            every = statistics.median(import_only_kernel(name, loaded[name]) for _ in range(REPEATS))
             each = serial / CLASS
             print(f"  {name}: serial {serial:.0f} s, 2 workers {parallel:.0f} s = {serial / parallel:.2f} x faster; "
                   f"one notebook {each:.1f} s = {each / kernel:.1f} x its import-only kernel ({kernel:.1f} s), "
+                  f"{each / every:.1f} x one importing all it loaded ({every:.1f} s), "
                   f"{each / plain[name]:.1f} x its plain run")
 
 
