@@ -166,12 +166,16 @@ def serve_students(tree: Path) -> None:
             code = 1
             try:
                 os.close(to_runner)
-                os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # the grader's requests are the zygote's
+                # Stdin becomes the checks (each check's child gets /dev/null), stdout and stderr the
+                # log: the grader's requests and the answers to them are the zygote's alone.
+                os.dup2(jobs, 0)
+                os.close(jobs)
                 sink = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                os.dup2(sink, 1)  # and so are its answers
+                os.dup2(sink, 1)
                 os.dup2(sink, 2)
+                os.close(sink)
                 os.chdir(folder)
-                serve(folder, out, lines(jobs))
+                serve(folder, out, lines())
                 code = 0
             finally:
                 sys.stdout.flush()
