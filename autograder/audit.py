@@ -84,7 +84,7 @@ class Zygote:
     def __init__(self):
         self.tree = Path(tempfile.mkdtemp(prefix="runners-"))
         self.errors = tempfile.TemporaryFile()  # its own stderr, shown when it fails a student
-        cmd = sandbox.command([sys.executable, "-P", "-m", "autograder.runner", "--serve", str(self.tree)],
+        cmd = sandbox.command([sys.executable, "-P", "-m", "autograder.runner", "--serve"],
                               cwd=sandbox.AUTOGRADER, writable=[self.tree])
         sandbox.lend([self.tree])
         self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,

@@ -9,7 +9,7 @@ This process imports torch once, then forks one child per check: student code ru
 children, so what one check's code does to its process cannot reach another check, and each record
 is kept only if it comes from its own check's child.
 
-At grading, `python -m autograder.runner --serve TREE` runs alone in a sandbox (`audit.Zygote`) and
+At grading, `python -m autograder.runner --serve` runs alone in a sandbox (`audit.Zygote`) and
 serves student after student: a line FOLDER<TAB>OUT<TAB>LOG forks a fresh runner for one student,
 to which it passes the NAME=SEED lines that follow, up to an empty line; once that runner has
 ended, every process it left is killed and /tmp emptied before "done" is answered. Torch is then
@@ -18,6 +18,7 @@ grading.
 """
 import ctypes
 import os
+import re
 import signal
 import sys
 import time
@@ -133,9 +134,15 @@ def empty(folder: Path, spare: set[Path] = frozenset()) -> None:
             remove(entry)
 
 
-def sweep(tree: Path, deadline: float) -> None:
-    """Kill every process of the sandbox but this one and empty its /tmp but `tree` (the grader
-    empties that), as the next student must find them."""
+def mount_points() -> set[Path]:
+    """Where this process's mount namespace has something mounted (the sandbox's binds among them)."""
+    with open("/proc/self/mountinfo") as f:
+        return {Path(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split()[4])) for line in f}
+
+
+def sweep(deadline: float) -> None:
+    """Kill every process of the sandbox but this one and empty its /tmp but what is mounted there
+    (the grader empties the zygote's own folder), as the next student must find them."""
     while time.monotonic() < deadline:
         try:
             os.kill(-1, signal.SIGKILL)  # in this pid namespace: all but pid 1 (bwrap) and the caller
@@ -146,12 +153,11 @@ def sweep(tree: Path, deadline: float) -> None:
         raise RuntimeError("processes of the last student survived SIGKILL")
     home = Path(os.environ["HOME"])  # made by bwrap in /tmp: this user may empty it, not remove it
     empty(home)
-    empty(Path("/tmp"), {tree, home})
+    empty(Path("/tmp"), {home, *(m for m in mount_points() if m.is_relative_to("/tmp"))})
 
 
-def serve_students(tree: Path) -> None:
-    """The zygote: one fresh runner per student on request, forked from this warmed-up process;
-    each student's folders are in `tree`."""
+def serve_students() -> None:
+    """The zygote: one fresh runner per student on request, forked from this warmed-up process."""
     if (os.getpid(), os.getppid()) != (2, 1):  # kill(-1) below must only reach the sandbox's processes
         raise SystemExit("--serve runs only as the first process of a sandbox's own pid namespace")
     # Not dumpable: a student's process of the same user id can neither trace this one nor read its memory.
@@ -188,15 +194,15 @@ def serve_students(tree: Path) -> None:
                 pass
         os.close(to_runner)
         os.waitpid(pid, 0)
-        sweep(tree, time.monotonic() + 10)
+        sweep(time.monotonic() + 10)
         os.write(1, b"done\n")
 
 
 def main(argv: list[str]) -> None:
     torch.set_num_threads(1)  # the audit's sizes are tiny; threads only add start-up and noise
     warm_up()
-    if argv[:1] == ["--serve"]:
-        serve_students(Path(argv[1]))
+    if argv == ["--serve"]:
+        serve_students()
     else:
         folder, out = map(Path, argv)
         serve(folder, out, lines())
