@@ -238,7 +238,7 @@ def run_audits(fns: dict, names: list[str], seeds: dict[str, int] | None = None,
     """Record the functions `fns` for the checks of `names`, run them and judge them."""
     with Runner(seeds, confine) as runner:
         for name in names:
-            record(checks()[name], fns, runner.folder)
+            record(runner.registry[name], fns, runner.folder)
         return runner.verdicts(names)
 
 

@@ -2,9 +2,9 @@
 
 Configured in nbgrader_config.py in place of nbgrader's Execute. While the kernel runs the notebook,
 each hidden `audit("...")` cell only records the student's functions, and a fresh runner, forked
-beside the kernel from this process's sandboxed zygote (`audit.Zygote`), runs that check on them at once; afterwards this grader process judges the
-results itself, then writes each audit cell's output:
-a line on stdout for a pass, an error for a failure. nbgrader scores the cell from that output.
+beside the kernel from this process's sandboxed zygote (`audit.Zygote`), runs that check on them at
+once; afterwards this grader process judges the results itself, then writes each audit cell's
+output: a line on stdout for a pass, an error for a failure. nbgrader scores the cell from that output.
 The kernel and the runner both run confined (`autograder.sandbox`) unless `confine` is off.
 """
 import os

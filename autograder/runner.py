@@ -85,13 +85,13 @@ def in_child(deadline: float, work) -> bool:
     return False
 
 
-def lines(fd: int = 0) -> Iterator[str]:
-    """Lines of `fd` up to an empty line or its end, read a byte at a time: nothing past them is
-    consumed, so the next reader of `fd` starts where these end."""
+def lines() -> Iterator[str]:
+    """Lines of stdin up to an empty line or its end, read a byte at a time: nothing past them is
+    consumed, so the next reader of stdin starts where these end."""
     while True:
         line = b""
         while not line.endswith(b"\n"):
-            byte = os.read(fd, 1)
+            byte = os.read(0, 1)
             if not byte:
                 return
             line += byte
