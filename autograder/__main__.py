@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder import classroom, report
+from autograder import forkserver
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     summary.add_argument("assignment")
     summary.add_argument("--db", help="gradebook URL (default: the course's)")
     args = parser.parse_args(argv)
+    if args.command == "grade" and args.scheduler is None:
+        forkserver.start()  # its import of the grader runs beside ours
+    from autograder import classroom, report
 
     if args.command == "report":
         folder = report.report(args.root, args.assignment, args.db)

@@ -11,8 +11,8 @@ Three places, three levels of trust:
 At autograde, `autograder.nbgrader_plugin.AuditedExecute` sets `AUDIT_DIR_ENV`, so the kernel
 only records and the grader judges; whatever the kernel did to itself cannot fake a pass.
 """
-import atexit
 import importlib
+import multiprocessing.util
 import os
 import select
 import shutil
@@ -142,7 +142,9 @@ def zygote() -> Zygote:
         if _zygote is not None:
             _zygote.close()
         _zygote = Zygote()
-        atexit.register(_zygote.close)
+        # Not atexit: a worker forked by multiprocessing ends without it, but with these finalizers
+        # (which a plain interpreter also runs at exit).
+        multiprocessing.util.Finalize(_zygote, _zygote.close, exitpriority=0)
     return _zygote
 
 

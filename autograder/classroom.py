@@ -1,15 +1,15 @@
 """Grading a whole class on nbgrader: every submitted student autograded in parallel into the gradebook.
 
-nbgrader autogrades one notebook at a time. Here each worker process (local, or on a Dask cluster)
-runs nbgrader's own `autograde` for one student at a time through `NbGraderAPI`, so a student costs
-one kernel and no extra interpreter start. The gradebook is written by nbgrader itself: students
+nbgrader autogrades one notebook at a time. Here each worker process (local: a fork of a server
+that imported the grader once, `autograder.forkserver`; or on a Dask cluster) runs nbgrader's own
+`autograde` for one student at a time through `NbGraderAPI`, so a student costs one kernel and no
+extra interpreter start. The gradebook is written by nbgrader itself: students
 are created beforehand by this process alone, and SQLite waits for a busy database instead of
 failing with "database is locked". Without `force`, students already autograded are skipped, so
 re-running grades only what is new; with it, everyone is regraded to the same result.
 """
 import functools
 import logging
-import multiprocessing
 import os
 import time
 import warnings
@@ -23,6 +23,8 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 from sqlalchemy.exc import SAWarning
 from traitlets.config.loader import PyFileConfigLoader
+
+from autograder import forkserver
 
 # Seconds a writer waits for SQLite's lock: longer than any single gradebook transaction can take.
 SQLITE_BUSY_TIMEOUT = 600
@@ -91,6 +93,7 @@ def grade(root: Path, assignment: str, *, workers: int | None = None, scheduler:
     from tqdm.auto import tqdm
 
     root = Path(root).resolve()
+    db_url = course_config(root, db_url).CourseDirectory.db_url  # workers may hold an older environment
     students = submitted(root, assignment)
     enrol(root, assignment, students, db_url)
     bar = tqdm(total=len(students), desc=f"autograde {assignment}", unit="student", disable=not progress)
@@ -109,9 +112,7 @@ def grade(root: Path, assignment: str, *, workers: int | None = None, scheduler:
 @contextmanager
 def _executor(workers: int | None, scheduler: str | None):
     if scheduler is None:
-        # Fresh interpreters, not forks: a fork of a process with threads can inherit a held lock.
-        spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=spawn) as pool:
+        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=forkserver.context()) as pool:
             yield pool
         return
     from distributed import Client

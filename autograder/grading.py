@@ -16,15 +16,15 @@ from nbgrader.api import Gradebook
 from autograder.notebooks import ROOT
 
 
-def nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run `nbgrader ARGS` in course root `root` with this Python; raise with its log if it fails."""
+def nbgrader(root: Path, *args: str, tool: str = "nbgrader") -> subprocess.CompletedProcess:
+    """Run `nbgrader ARGS` (or `tool ARGS`) in course root `root` with this Python; raise with its log if it fails."""
     env = {k: v for k, v in os.environ.items() if k != "COURSE_DB_URL"}
     # nbgrader runs `alembic` by name: this Python's scripts must come first on PATH.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=env,
+    done = subprocess.run([sys.executable, "-m", tool, *args], cwd=root, env=env,
                           capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
-        raise RuntimeError(f"nbgrader {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        raise RuntimeError(f"{tool} {' '.join(args)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return done
 
 

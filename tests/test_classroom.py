@@ -11,13 +11,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from queue import Empty
 
 import pytest
 from distributed import LocalCluster
 
-from autograder import classroom, grading
+from autograder import classroom, forkserver, grading
 from autograder.__main__ import main
 from autograder.mutants import expected_scores, grade_cells, mutants, submission
 from autograder.nbgrader_plugin import poll_in_slices
@@ -65,6 +66,27 @@ def test_grade_a_class_in_parallel_into_sqlite_and_rerun_it(graded_class):
     again = classroom.grade(graded_class, NAME, workers=2, progress=False)
     assert all(o.ok and "Skipping existing assignment" in o.log for o in again), "a re-run grades only what is new"
     assert_graded_as_the_matrix_says(graded_class, CLASS)
+
+
+def test_workers_are_forks_of_a_server_that_imported_the_grader():
+    with ProcessPoolExecutor(1, mp_context=forkserver.context()) as pool:
+        parent = pool.submit(os.getppid).result()
+        loaded = pool.submit(eval, "sorted(__import__('sys').modules)").result()
+    assert parent != os.getpid(), "not a fork of the grading process"
+    assert set(forkserver.PRELOAD) <= set(loaded), "a worker starts with the grader imported"
+
+
+def test_workers_grade_into_the_gradebook_of_the_moment_and_leave_no_zygote_behind(tmp_path, monkeypatch):
+    forkserver.start()  # its workers keep this environment, which names no gradebook
+    students = {"reference_1": "reference"}
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    root = course(tmp_path / "course", students, url)
+    monkeypatch.setenv("COURSE_DB_URL", url)
+    zygotes = set(Path(tempfile.gettempdir()).glob("runners-*"))
+    assert [o.ok for o in classroom.grade(root, NAME, workers=2, progress=False)] == [True]
+    assert_graded_as_the_matrix_says(root, students, url)
+    assert not (root / "gradebook.db").exists()
+    assert set(Path(tempfile.gettempdir()).glob("runners-*")) == zygotes, "a worker's zygote folder outlived it"
 
 
 def test_report_tells_the_class_scores_and_most_common_bugs(graded_class):
