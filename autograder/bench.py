@@ -85,8 +85,8 @@ def a_class(name: str, folder: Path) -> Path:
 
 def busy_seconds() -> float:
     """CPU seconds this machine has spent busy since it booted, all processes and cores together."""
-    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # less idle and iowait
+    user, nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def grade_class(name: str, folder: Path) -> tuple[float, float, float]:
