@@ -99,7 +99,7 @@ def grade_class(name: str, folder: Path) -> tuple[float, float, float]:
     cores = (busy_seconds() - busy) / serial
     root = a_class(name, folder / "parallel")
     start = time.perf_counter()
-    grading.nbgrader(root, "grade", name, "--workers", "2", tool="autograder")
+    grading.command(root, "autograder", "grade", name, "--workers", "2")
     return serial, cores, time.perf_counter() - start
 
 

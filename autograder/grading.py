@@ -16,8 +16,13 @@ from nbgrader.api import Gradebook
 from autograder.notebooks import ROOT
 
 
-def nbgrader(root: Path, *args: str, tool: str = "nbgrader") -> subprocess.CompletedProcess:
-    """Run `nbgrader ARGS` (or `tool ARGS`) in course root `root` with this Python; raise with its log if it fails."""
+def nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run `nbgrader ARGS` in course root `root` with this Python; raise with its log if it fails."""
+    return command(root, "nbgrader", *args)
+
+
+def command(root: Path, tool: str, *args: str) -> subprocess.CompletedProcess:
+    """Run `python -m TOOL ARGS` in course root `root` with this Python; raise with its log if it fails."""
     env = {k: v for k, v in os.environ.items() if k != "COURSE_DB_URL"}
     # nbgrader runs `alembic` by name: this Python's scripts must come first on PATH.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
