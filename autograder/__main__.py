@@ -29,12 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "grade" and args.scheduler is None:
         forkserver.start()  # its import of the grader runs beside ours
-    from autograder import classroom, report
-
     if args.command == "report":
+        from autograder import report
+
         folder = report.report(args.root, args.assignment, args.db)
         print(f"{args.assignment}: {folder / 'report.html'}, {folder / 'scores.csv'}")
         return 0
+    from autograder import classroom
+
     outcomes = classroom.grade(args.root, args.assignment, workers=args.workers, scheduler=args.scheduler,
                                db_url=args.db, force=args.force)
     failed = [o for o in outcomes if not o.ok]

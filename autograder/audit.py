@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from autograder import recorder, sandbox
 
 AUDIT_DIR_ENV = "COURSE_AUDIT_DIR"
@@ -255,6 +253,8 @@ def verdict(check: Check, folder: Path, out: Path, seed: int, log: Path) -> str 
         return (f"The audit process running your code for '{check.name}' ended without a result "
                 f"(it ran past {check.timeout:.0f} s, ran out of memory, or exited). "
                 f"Its last output:\n{tail}")
+    import torch  # here, not at the top: `autograder grade` imports this package and needs no torch (~2 s)
+
     try:
         rec = torch.load(path, weights_only=True)
     except Exception as e:  # anything the runner wrote that is not plain data

@@ -3,10 +3,13 @@
 nbgrader autogrades one notebook at a time. Here each worker process (local: a fork of a server
 that imported the grader once, `autograder.forkserver`; or on a Dask cluster) runs nbgrader's own
 `autograde` for one student at a time through `NbGraderAPI`, so a student costs one kernel and no
-extra interpreter start. The gradebook is written by nbgrader itself: students
-are created beforehand by this process alone, and SQLite waits for a busy database instead of
-failing with "database is locked". Without `force`, students already autograded are skipped, so
-re-running grades only what is new; with it, everyone is regraded to the same result.
+extra interpreter start. The gradebook is written by nbgrader itself: students are created
+beforehand by one worker alone, and SQLite waits for a busy database instead of failing with
+"database is locked". Without `force`, students already autograded are skipped, so re-running
+grades only what is new; with it, everyone is regraded to the same result.
+
+The grading process itself never imports nbgrader (~3 s of CPU: its package loads its server
+extensions); only the functions that run on workers do, whose fork server imported it once.
 """
 import functools
 import logging
@@ -18,10 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from nbgrader.api import Gradebook
-from nbgrader.apps import NbGraderAPI
-from nbgrader.coursedir import CourseDirectory
-from sqlalchemy.exc import SAWarning
 from traitlets.config.loader import PyFileConfigLoader
 
 from autograder import forkserver
@@ -54,7 +53,9 @@ def submitted(root: Path, assignment: str) -> list[str]:
 
 
 def enrol(root: Path, assignment: str, students: list[str], db_url: str | None = None) -> None:
-    """Create the missing students in the gradebook from one process, before any worker starts."""
+    """Create the missing students in the gradebook from one process, before any worker grades."""
+    from nbgrader.api import Gradebook
+
     config = course_config(root, db_url)
     with Gradebook(config.CourseDirectory.db_url, course_id=config.CourseDirectory.course_id) as gb:
         gb.find_assignment(assignment)  # MissingEntry: release the assignment first
@@ -65,7 +66,11 @@ def enrol(root: Path, assignment: str, students: list[str], db_url: str | None =
 
 
 @functools.cache
-def _api(root: str, db_url: str | None) -> NbGraderAPI:
+def _api(root: str, db_url: str | None):
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from sqlalchemy.exc import SAWarning
+
     # nbgrader's gradebook code trips SQLAlchemy's autoflush warnings (grades are unaffected): they
     # would only scroll the progress bar away.
     warnings.filterwarnings("ignore", category=SAWarning)
@@ -95,10 +100,10 @@ def grade(root: Path, assignment: str, *, workers: int | None = None, scheduler:
     root = Path(root).resolve()
     db_url = course_config(root, db_url).CourseDirectory.db_url  # workers may hold an older environment
     students = submitted(root, assignment)
-    enrol(root, assignment, students, db_url)
     bar = tqdm(total=len(students), desc=f"autograde {assignment}", unit="student", disable=not progress)
     outcomes = []
     with _executor(workers, scheduler) as pool:
+        pool.submit(enrol, root, assignment, students, db_url).result()
         futures = [pool.submit(grade_one, str(root), assignment, s, db_url, force) for s in students]
         for future in as_completed(futures):
             outcome = future.result()

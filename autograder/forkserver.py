@@ -10,7 +10,8 @@ moment it started: what a worker needs from the caller (the gradebook's URL) is 
 import multiprocessing
 import multiprocessing.forkserver
 
-PRELOAD = ["autograder.classroom", "autograder.nbgrader_plugin", "nbgrader.converters.autograde", "nbclient.client"]
+PRELOAD = ["autograder.classroom", "autograder.nbgrader_plugin", "nbgrader.apps", "nbgrader.api",
+           "nbgrader.converters.autograde", "nbclient.client", "sqlalchemy.exc", "torch"]
 
 
 def context() -> multiprocessing.context.BaseContext:

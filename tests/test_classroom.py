@@ -68,6 +68,14 @@ def test_grade_a_class_in_parallel_into_sqlite_and_rerun_it(graded_class):
     assert_graded_as_the_matrix_says(graded_class, CLASS)
 
 
+def test_the_grading_command_leaves_nbgrader_and_torch_to_its_workers():
+    """Their import (~5 s of CPU) is the fork server's alone: the command would pay it again."""
+    code = ("import sys, autograder.__main__, autograder.classroom; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'nbgrader', 'torch', 'sqlalchemy', 'nbformat'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["[]"], f"the command imports {done.stdout.strip()}"
+
+
 def test_workers_are_forks_of_a_server_that_imported_the_grader():
     with ProcessPoolExecutor(1, mp_context=forkserver.context()) as pool:
         parent = pool.submit(os.getppid).result()
