@@ -231,7 +231,8 @@ class PowerCut:
         raise KeyboardInterrupt("power cut")
 
 
-scratch = Path(tempfile.mkdtemp(prefix="ps06-"))
+scratch_folder = tempfile.TemporaryDirectory(prefix="ps06-")  # deleted, with what it holds, when the kernel stops
+scratch = Path(scratch_folder.name)
 last_good = scratch / "demo" / "last.pt"
 last_good.parent.mkdir(parents=True)
 torch.save({"weights": straight.model.state_dict()}, last_good)

@@ -409,7 +409,8 @@ saver = adam_trainer(CheckpointTrainer)
 saver.train_loader = make_loader(x_blobs, y_blobs, batch_size=16, shuffle=True, seed=1)
 saver.history["train_loss"].append(saver.train_epoch(saver.train_loader))
 saver.epoch = 1
-checkpoint = Path(tempfile.mkdtemp(prefix="ps07-")) / "runs" / "blobs.pt"
+scratch = tempfile.TemporaryDirectory(prefix="ps07-")  # deleted, with what it holds, when the kernel stops
+checkpoint = Path(scratch.name) / "runs" / "blobs.pt"
 saver.save(checkpoint)
 assert checkpoint.is_file(), f"save should create {checkpoint}, folders included"
 try:
@@ -572,7 +573,8 @@ def session(ckpt_dir=None, epochs=6, callbacks=()):
 
 straight, loader = session(callbacks=[LiveHistory("straight run, drawn live")])
 straight.fit(loader, val_loader, epochs=6)
-ckpt_dir = Path(tempfile.mkdtemp(prefix="ps07-")) / "digits-mlp"
+runs = tempfile.TemporaryDirectory(prefix="ps07-")  # deleted, with what it holds, when the kernel stops
+ckpt_dir = Path(runs.name) / "digits-mlp"
 interrupted, loader = session(ckpt_dir)
 interrupted.fit(loader, val_loader, epochs=3)  # ... and here the machine goes down
 resumed, loader = session(ckpt_dir)
