@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     summary.add_argument("--db", help="gradebook URL (default: the course's)")
     args = parser.parse_args(argv)
     if args.command == "grade" and args.scheduler is None:
-        forkserver.start()  # its import of the grader runs beside ours
+        forkserver.start()  # it imports the grader while this process reads the course
     if args.command == "report":
         from autograder import report
 

@@ -1,8 +1,8 @@
 """The local worker processes of `autograder grade`: forks of multiprocessing's fork server, which
 imported the grader once, so a worker starts in milliseconds instead of paying ~5 s of CPU for
 nbgrader, nbconvert, jupyter_client and torch. Not forks of the grading process itself: its
-threads could hold a lock at the fork. This module imports nothing heavy, so the command line can
-start the server before it imports the grader itself, and both import at once on two cores.
+threads could hold a lock at the fork. This module imports nothing heavy, so the command line
+starts the server first thing, and its own process never imports the grader at all.
 
 The server serves every later pool of this process and its workers keep the environment of the
 moment it started: what a worker needs from the caller (the gradebook's URL) is passed explicitly.
