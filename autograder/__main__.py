@@ -37,8 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from autograder import classroom
 
-    outcomes = classroom.grade(args.root, args.assignment, workers=args.workers, scheduler=args.scheduler,
-                               db_url=args.db, force=args.force)
+    try:
+        outcomes = classroom.grade(args.root, args.assignment, workers=args.workers, scheduler=args.scheduler,
+                                   db_url=args.db, force=args.force)
+    except classroom.NotReleased as error:
+        print(f"autograder grade: {error}", file=sys.stderr)
+        return 2
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
         print(f"{o.student}: nbgrader could not autograde this submission:\n{o.log}", file=sys.stderr)

@@ -29,6 +29,10 @@ from autograder import forkserver
 SQLITE_BUSY_TIMEOUT = 600
 
 
+class NotReleased(LookupError):
+    """The assignment is not in the gradebook: mistyped, or never released."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     student: str
@@ -54,11 +58,15 @@ def submitted(root: Path, assignment: str) -> list[str]:
 
 def enrol(root: Path, assignment: str, students: list[str], db_url: str | None = None) -> None:
     """Create the missing students in the gradebook from one process, before any worker grades."""
-    from nbgrader.api import Gradebook
+    from nbgrader.api import Gradebook, MissingEntry
 
     config = course_config(root, db_url)
     with Gradebook(config.CourseDirectory.db_url, course_id=config.CourseDirectory.course_id) as gb:
-        gb.find_assignment(assignment)  # MissingEntry: release the assignment first
+        try:
+            gb.find_assignment(assignment)
+        except MissingEntry:
+            raise NotReleased(f"{assignment} is not an assignment of this gradebook: check its name, or release it "
+                              f"first (nbgrader generate_assignment {assignment})") from None
         known = {s.id for s in gb.students}
         for student in students:
             if student not in known:
