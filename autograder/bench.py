@@ -5,7 +5,7 @@
   mutant matrix) graded by plain serial `nbgrader autograde`, then by `autograder grade --workers 2`,
   each a command started for it (target ratio: 1.8 on 2 cores), with the cores serial grading kept
   busy on average (the audits run beside the kernel): doing the same work, 2 workers on 2 cores
-  can be at most 2 / those cores faster;
+  can be at most 2 / those cores faster, if the machine keeps its speed between the two runs;
 - each notebook's grading time beside a kernel that only runs the notebook's imports, started the
   same way, in the sandbox (target: at most 2), beside one that imports every module the notebook's
   run loaded (torch loads torch._dynamo and sympy, ~2 s, at the first optimizer a notebook makes),
