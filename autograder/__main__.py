@@ -29,19 +29,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "grade" and args.scheduler is None:
         forkserver.start()  # it imports the grader while this process reads the course
-    if args.command == "report":
-        from autograder import report
-
-        folder = report.report(args.root, args.assignment, args.db)
-        print(f"{args.assignment}: {folder / 'report.html'}, {folder / 'scores.csv'}")
-        return 0
     from autograder import classroom
 
     try:
+        if args.command == "report":
+            from autograder import report
+
+            folder = report.report(args.root, args.assignment, args.db)
+            print(f"{args.assignment}: {folder / 'report.html'}, {folder / 'scores.csv'}")
+            return 0
         outcomes = classroom.grade(args.root, args.assignment, workers=args.workers, scheduler=args.scheduler,
                                    db_url=args.db, force=args.force)
     except classroom.NotReleased as error:
-        print(f"autograder grade: {error}", file=sys.stderr)
+        print(f"autograder {args.command}: {error}", file=sys.stderr)
         return 2
     failed = [o for o in outcomes if not o.ok]
     for o in failed:

@@ -56,17 +56,24 @@ def submitted(root: Path, assignment: str) -> list[str]:
     return sorted(p.parent.name for p in (root / "submitted").glob(f"*/{assignment}") if p.is_dir())
 
 
+def find_assignment(gb, assignment: str):
+    """`assignment` in the open gradebook `gb`; NotReleased, naming the fix, if it is not there."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        return gb.find_assignment(assignment)
+    except MissingEntry:
+        raise NotReleased(f"{assignment} is not an assignment of this gradebook: check its name, or release it "
+                          f"first (nbgrader generate_assignment {assignment})") from None
+
+
 def enrol(root: Path, assignment: str, students: list[str], db_url: str | None = None) -> None:
     """Create the missing students in the gradebook from one process, before any worker grades."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook
 
     config = course_config(root, db_url)
     with Gradebook(config.CourseDirectory.db_url, course_id=config.CourseDirectory.course_id) as gb:
-        try:
-            gb.find_assignment(assignment)
-        except MissingEntry:
-            raise NotReleased(f"{assignment} is not an assignment of this gradebook: check its name, or release it "
-                              f"first (nbgrader generate_assignment {assignment})") from None
+        find_assignment(gb, assignment)
         known = {s.id for s in gb.students}
         for student in students:
             if student not in known:

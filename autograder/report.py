@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 from nbgrader.api import Gradebook
 
 from autograder import grading
-from autograder.classroom import course_config
+from autograder.classroom import course_config, find_assignment
 
 MESSAGE_CHARS = 200  # a failure message is cut here in the table; the feedback page has it whole
 
@@ -35,7 +35,7 @@ class ClassResults:
 def collect(root: Path, assignment: str, db_url: str | None = None) -> ClassResults:
     config = course_config(root, db_url)
     with Gradebook(config.CourseDirectory.db_url, course_id=config.CourseDirectory.course_id) as gb:
-        found = gb.find_assignment(assignment)
+        found = find_assignment(gb, assignment)
         points = {c.name: float(c.max_score) for nb in found.notebooks for c in nb.grade_cells}
         scores = {s.student.id: {g.name: float(g.score) for nb in s.notebooks for g in nb.grades}
                   for s in found.submissions}
@@ -133,9 +133,9 @@ padding:.3em .6em;text-align:left;vertical-align:top}}table{{border-collapse:col
 def report(root: Path, assignment: str, db_url: str | None = None) -> Path:
     """Generate every student's feedback and the class report; the report's folder."""
     root = Path(root).resolve()
+    results = collect(root, assignment, db_url)  # first: it names an assignment the gradebook lacks
     db = [f"--CourseDirectory.db_url={course_config(root, db_url).CourseDirectory.db_url}"]
     grading.nbgrader(root, "generate_feedback", assignment, "--force", *db)
-    results = collect(root, assignment, db_url)
     folder = root / "reports" / assignment
     folder.mkdir(parents=True, exist_ok=True)
     write_csv(results, folder / "scores.csv")

@@ -118,12 +118,14 @@ def test_report_tells_the_class_scores_and_most_common_bugs(graded_class):
         assert link in page and (folder / link).exists()
 
 
-def test_an_assignment_the_gradebook_lacks_is_named_with_the_fix(graded_class, capsys):
-    assert main(["--root", str(graded_class), "grade", "ps01_mistyped", "--workers", "1"]) == 2
+@pytest.mark.parametrize("command", [["grade", "ps01_mistyped", "--workers", "1"], ["report", "ps01_mistyped"]])
+def test_an_assignment_the_gradebook_lacks_is_named_with_the_fix(graded_class, capsys, command):
+    assert main(["--root", str(graded_class), *command]) == 2
     err = capsys.readouterr().err
     assert "ps01_mistyped is not an assignment of this gradebook" in err, err
     assert "nbgrader generate_assignment ps01_mistyped" in err and "Traceback" not in err, err
     assert_graded_as_the_matrix_says(graded_class, CLASS)
+    assert not (graded_class / "reports" / "ps01_mistyped").exists()
 
 
 def test_a_submission_nbgrader_cannot_autograde_fails_alone(tmp_path, capsys):
