@@ -14,6 +14,7 @@ extensions); only the functions that run on workers do, whose fork server import
 import functools
 import logging
 import os
+import sys
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -56,6 +57,21 @@ def submitted(root: Path, assignment: str) -> list[str]:
     return sorted(p.parent.name for p in (root / "submitted").glob(f"*/{assignment}") if p.is_dir())
 
 
+def scripts_first(path: str) -> str:
+    """`path` (a PATH) with this Python's scripts first: nbgrader runs `alembic` by name when it makes
+    a gradebook, also when the command was started by its full path with no environment activated."""
+    scripts = str(Path(sys.executable).parent)
+    return os.pathsep.join([scripts, *(p for p in path.split(os.pathsep) if p and p != scripts)])
+
+
+def gradebook(config):
+    """nbgrader's gradebook of the course `config` describes, made if it does not exist yet."""
+    from nbgrader.api import Gradebook
+
+    os.environ["PATH"] = scripts_first(os.environ.get("PATH", ""))
+    return Gradebook(config.CourseDirectory.db_url, course_id=config.CourseDirectory.course_id)
+
+
 def find_assignment(gb, assignment: str):
     """`assignment` in the open gradebook `gb`; NotReleased, naming the fix, if it is not there."""
     from nbgrader.api import MissingEntry
@@ -69,10 +85,7 @@ def find_assignment(gb, assignment: str):
 
 def enrol(root: Path, assignment: str, students: list[str], db_url: str | None = None) -> None:
     """Create the missing students in the gradebook from one process, before any worker grades."""
-    from nbgrader.api import Gradebook
-
-    config = course_config(root, db_url)
-    with Gradebook(config.CourseDirectory.db_url, course_id=config.CourseDirectory.course_id) as gb:
+    with gradebook(course_config(root, db_url)) as gb:
         find_assignment(gb, assignment)
         known = {s.id for s in gb.students}
         for student in students:
@@ -115,17 +128,16 @@ def grade(root: Path, assignment: str, *, workers: int | None = None, scheduler:
     root = Path(root).resolve()
     db_url = course_config(root, db_url).CourseDirectory.db_url  # workers may hold an older environment
     students = submitted(root, assignment)
-    bar = tqdm(total=len(students), desc=f"autograde {assignment}", unit="student", disable=not progress)
     outcomes = []
     with _executor(workers, scheduler) as pool:
-        pool.submit(enrol, root, assignment, students, db_url).result()
+        pool.submit(enrol, root, assignment, students, db_url).result()  # before the bar: its error stands alone
         futures = [pool.submit(grade_one, str(root), assignment, s, db_url, force) for s in students]
-        for future in as_completed(futures):
-            outcome = future.result()
-            outcomes.append(outcome)
-            bar.set_postfix_str(f"{outcome.student}: {'graded' if outcome.ok else 'FAILED'}")
-            bar.update()
-    bar.close()
+        with tqdm(total=len(students), desc=f"autograde {assignment}", unit="student", disable=not progress) as bar:
+            for future in as_completed(futures):
+                outcome = future.result()
+                outcomes.append(outcome)
+                bar.set_postfix_str(f"{outcome.student}: {'graded' if outcome.ok else 'FAILED'}")
+                bar.update()
     return sorted(outcomes, key=lambda o: o.student)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook
 
+from autograder import classroom
 from autograder.notebooks import ROOT
 
 
@@ -24,8 +25,7 @@ def nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
 def command(root: Path, tool: str, *args: str) -> subprocess.CompletedProcess:
     """Run `python -m TOOL ARGS` in course root `root` with this Python; raise with its log if it fails."""
     env = {k: v for k, v in os.environ.items() if k != "COURSE_DB_URL"}
-    # nbgrader runs `alembic` by name: this Python's scripts must come first on PATH.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PATH"] = classroom.scripts_first(env.get("PATH", ""))
     done = subprocess.run([sys.executable, "-m", tool, *args], cwd=root, env=env,
                           capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if done.returncode != 0:

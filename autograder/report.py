@@ -17,10 +17,9 @@ from pathlib import Path
 import nbformat
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from nbgrader.api import Gradebook
 
 from autograder import grading
-from autograder.classroom import course_config, find_assignment
+from autograder.classroom import course_config, find_assignment, gradebook
 
 MESSAGE_CHARS = 200  # a failure message is cut here in the table; the feedback page has it whole
 
@@ -33,8 +32,7 @@ class ClassResults:
 
 
 def collect(root: Path, assignment: str, db_url: str | None = None) -> ClassResults:
-    config = course_config(root, db_url)
-    with Gradebook(config.CourseDirectory.db_url, course_id=config.CourseDirectory.course_id) as gb:
+    with gradebook(course_config(root, db_url)) as gb:
         found = find_assignment(gb, assignment)
         points = {c.name: float(c.max_score) for nb in found.notebooks for c in nb.grade_cells}
         scores = {s.student.id: {g.name: float(g.score) for nb in s.notebooks for g in nb.grades}

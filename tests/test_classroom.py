@@ -128,6 +128,19 @@ def test_an_assignment_the_gradebook_lacks_is_named_with_the_fix(graded_class, c
     assert not (graded_class / "reports" / "ps01_mistyped").exists()
 
 
+@pytest.mark.parametrize("command", ["grade", "report"])
+def test_a_new_gradebook_is_made_by_a_command_started_without_its_environment(tmp_path, command):
+    """nbgrader makes a gradebook by running `alembic` by name: the command finds its own."""
+    shutil.copy(grading.ROOT / "nbgrader_config.py", tmp_path)
+    db = tmp_path / "new.db"
+    done = subprocess.run([sys.executable, "-m", "autograder", command, NAME, "--db", f"sqlite:///{db}"],
+                          cwd=tmp_path, env={**os.environ, "PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"autograder {command}: {NAME} is not an assignment of this gradebook: check its name, or " \
+                          f"release it first (nbgrader generate_assignment {NAME})\n"
+    assert db.exists()
+
+
 def test_a_submission_nbgrader_cannot_autograde_fails_alone(tmp_path, capsys):
     students = {"reference_1": "reference", "reference_2": "reference"}
     root = course(tmp_path / "course", students)
