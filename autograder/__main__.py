@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     except classroom.NotReleased as error:
         print(f"autograder {args.command}: {error}", file=sys.stderr)
         return 2
+    except classroom.Interrupted as error:
+        print(f"\nautograder {args.command}: {error}", file=sys.stderr)
+        return 130  # the shell's code for a command stopped by Ctrl-C
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
         print(f"{o.student}: nbgrader could not autograde this submission:\n{o.log}", file=sys.stderr)

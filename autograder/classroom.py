@@ -14,10 +14,11 @@ extensions); only the functions that run on workers do, whose fork server import
 import functools
 import logging
 import os
+import signal
 import sys
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,14 @@ SQLITE_BUSY_TIMEOUT = 600
 
 class NotReleased(LookupError):
     """The assignment is not in the gradebook: mistyped, or never released."""
+
+
+class Interrupted(Exception):
+    """Grading was stopped (Ctrl-C): `graded` students of `total` were graded and are in the gradebook."""
+
+    def __init__(self, graded: int, total: int):
+        super().__init__(f"interrupted: {graded} of {total} students graded, kept in the gradebook; the same "
+                         f"command grades the rest (a student interrupted halfway is graded again)")
 
 
 @dataclass(frozen=True)
@@ -111,10 +120,39 @@ def _api(root: str, db_url: str | None):
     return api
 
 
-def grade_one(root: str, assignment: str, student: str, db_url: str | None = None, force: bool = False) -> Outcome:
-    """nbgrader autograde of one student's submission, in this process (a worker)."""
+_interrupted = False  # a local worker's: Ctrl-C reached it
+_grading = False  # a local worker's: in nbgrader's autograde, which on KeyboardInterrupt removes what it began
+
+
+def _on_interrupt(signum, frame) -> None:
+    global _interrupted
+    _interrupted = True
+    # nbclient's tasks of the abandoned kernel would each print a traceback when collected.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    if _grading:
+        raise KeyboardInterrupt
+
+
+def _local_worker() -> None:
+    """A local worker, on Ctrl-C, stops its student and grades no other; idle, it waits to be shut down
+    (a KeyboardInterrupt there would break the pool)."""
+    signal.signal(signal.SIGINT, _on_interrupt)
+
+
+def grade_one(root: str, assignment: str, student: str, db_url: str | None = None, force: bool = False) -> Outcome | None:
+    """nbgrader autograde of one student's submission, in this process (a worker); None when the
+    grading was interrupted before or during it."""
+    global _grading
+    if _interrupted:
+        return None
     start = time.perf_counter()
-    result = _api(root, db_url).autograde(assignment, student, force=force, create=False)
+    _grading = True
+    try:
+        result = _api(root, db_url).autograde(assignment, student, force=force, create=False)
+    finally:
+        _grading = False
+    if _interrupted:
+        return None
     log = result.get("log", "") + result.get("error", "")
     return Outcome(student, result["success"], time.perf_counter() - start, log)
 
@@ -128,23 +166,33 @@ def grade(root: Path, assignment: str, *, workers: int | None = None, scheduler:
     root = Path(root).resolve()
     db_url = course_config(root, db_url).CourseDirectory.db_url  # workers may hold an older environment
     students = submitted(root, assignment)
-    outcomes = []
+    outcomes, futures = [], []
     with _executor(workers, scheduler) as pool:
-        pool.submit(enrol, root, assignment, students, db_url).result()  # before the bar: its error stands alone
-        futures = [pool.submit(grade_one, str(root), assignment, s, db_url, force) for s in students]
-        with tqdm(total=len(students), desc=f"autograde {assignment}", unit="student", disable=not progress) as bar:
-            for future in as_completed(futures):
-                outcome = future.result()
-                outcomes.append(outcome)
-                bar.set_postfix_str(f"{outcome.student}: {'graded' if outcome.ok else 'FAILED'}")
-                bar.update()
+        try:
+            pool.submit(enrol, root, assignment, students, db_url).result()  # before the bar: its error stands alone
+            futures = [pool.submit(grade_one, str(root), assignment, s, db_url, force) for s in students]
+            with tqdm(total=len(students), desc=f"autograde {assignment}", unit="student", disable=not progress) as bar:
+                for future in as_completed(futures):
+                    outcome = future.result()
+                    if outcome is None:  # its worker saw Ctrl-C before this process did
+                        raise KeyboardInterrupt
+                    outcomes.append(outcome)
+                    bar.set_postfix_str(f"{outcome.student}: {'graded' if outcome.ok else 'FAILED'}")
+                    bar.update()
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            # Running students end in moments, interrupted (on a cluster: graded, as Ctrl-C stays here).
+            done = wait([f for f in futures if not f.cancelled()]).done
+            raise Interrupted(sum(f.exception() is None and f.result() is not None for f in done), len(students)) from None
     return sorted(outcomes, key=lambda o: o.student)
 
 
 @contextmanager
 def _executor(workers: int | None, scheduler: str | None):
     if scheduler is None:
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=forkserver.context()) as pool:
+        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=forkserver.context(),
+                                 initializer=_local_worker) as pool:
             yield pool
         return
     from distributed import Client

@@ -5,7 +5,9 @@ import csv
 import html
 import os
 import pwd
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -139,6 +141,38 @@ def test_a_new_gradebook_is_made_by_a_command_started_without_its_environment(tm
     assert done.stderr == f"autograder {command}: {NAME} is not an assignment of this gradebook: check its name, or " \
                           f"release it first (nbgrader generate_assignment {NAME})\n"
     assert db.exists()
+
+
+def test_ctrl_c_stops_the_class_at_once_and_the_same_command_grades_the_rest(tmp_path):
+    root = course(tmp_path / "course", CLASS)
+    temporary = set(Path(tempfile.gettempdir()).glob("runners-*")) | set(Path(tempfile.gettempdir()).glob("kernel-*"))
+    # A session of its own, as a terminal's Ctrl-C reaches the command's whole process group.
+    command = subprocess.Popen([sys.executable, "-m", "autograder", "grade", NAME, "--workers", "2"], cwd=root,
+                               start_new_session=True, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    err = ""
+    while "| 1/8 [" not in err:  # the progress bar: a first student graded, the others on the way
+        char = command.stderr.read(1)
+        assert char, f"grading ended before any student was graded:\n{err}"
+        err += char
+    os.killpg(command.pid, signal.SIGINT)
+    pressed = time.monotonic()
+    err += command.communicate(timeout=60)[1]
+    assert time.monotonic() - pressed < 15, "Ctrl-C let the workers go on grading"
+    assert command.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    graded = int(re.fullmatch(r"autograder grade: interrupted: (\d+) of 8 students graded, kept in the gradebook; "
+                              r"the same command grades the rest \(a student interrupted halfway is graded again\)",
+                              last)[1])
+    assert 1 <= graded < 8 and "Traceback" not in err, err
+    deadline = time.monotonic() + 10  # the fork server and the workers end on their own, just after it
+    while subprocess.run(["pgrep", "-g", str(command.pid)], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "a process of the command outlived it"
+        time.sleep(0.2)
+    now = set(Path(tempfile.gettempdir()).glob("runners-*")) | set(Path(tempfile.gettempdir()).glob("kernel-*"))
+    assert now <= temporary, f"left behind: {now - temporary}"
+    assert main(["--root", str(root), "grade", NAME, "--workers", "2"]) == 0
+    assert_graded_as_the_matrix_says(root, CLASS)
 
 
 def test_a_submission_nbgrader_cannot_autograde_fails_alone(tmp_path, capsys):
