@@ -7,10 +7,23 @@ Run it in the course root (or pass --root). Students come from `submitted/<stude
 (what `nbgrader collect` or `nbgrader zip_collect` leaves); grades go to nbgrader's gradebook.
 """
 import argparse
+import contextlib
+import multiprocessing
+import os
+import signal
 import sys
 from pathlib import Path
 
 from autograder import forkserver
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM (`kill`, a job's time limit) stops grading as Ctrl-C does: without it the command would
+    die alone, its workers grading on with no one to answer."""
+    for worker in multiprocessing.active_children():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker.pid, signal.SIGINT)
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,14 +51,18 @@ def main(argv: list[str] | None = None) -> int:
             folder = report.report(args.root, args.assignment, args.db)
             print(f"{args.assignment}: {folder / 'report.html'}, {folder / 'scores.csv'}")
             return 0
-        outcomes = classroom.grade(args.root, args.assignment, workers=args.workers, scheduler=args.scheduler,
-                                   db_url=args.db, force=args.force)
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            outcomes = classroom.grade(args.root, args.assignment, workers=args.workers, scheduler=args.scheduler,
+                                       db_url=args.db, force=args.force)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     except classroom.NotReleased as error:
         print(f"autograder {args.command}: {error}", file=sys.stderr)
         return 2
     except classroom.Interrupted as error:
         print(f"\nautograder {args.command}: {error}", file=sys.stderr)
-        return 130  # the shell's code for a command stopped by Ctrl-C
+        return 130  # the shell's code for a command stopped by Ctrl-C (also given for SIGTERM)
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
         print(f"{o.student}: nbgrader could not autograde this submission:\n{o.log}", file=sys.stderr)

@@ -139,16 +139,41 @@ def _local_worker() -> None:
     signal.signal(signal.SIGINT, _on_interrupt)
 
 
+def cut_short(autograded: Path, submission: Path) -> bool:
+    """Whether `autograded`, a student's autograded folder, is what an autograde killed halfway left
+    (SIGKILL, out of memory, a lost machine): nbgrader would skip it from then on, and the student
+    would keep the grades of cells never run."""
+    import nbformat
+
+    for notebook in submission.glob("*.ipynb"):
+        try:
+            nb = nbformat.read(autograded / notebook.name, as_version=4)
+        except (OSError, ValueError):  # never written, or cut off while being written
+            return True
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        # autograde first writes the sanitised notebook, outputs cleared, then runs it
+        if code and not any(c.get("execution_count") is not None or c.get("outputs") for c in code):
+            return True
+    return False
+
+
 def grade_one(root: str, assignment: str, student: str, db_url: str | None = None, force: bool = False) -> Outcome | None:
     """nbgrader autograde of one student's submission, in this process (a worker); None when the
-    grading was interrupted before or during it."""
+    grading was interrupted before or during it. An autograde cut short is done again."""
     global _grading
     if _interrupted:
         return None
     start = time.perf_counter()
+    api = _api(root, db_url)
+    autograded = Path(api.coursedir.format_path(api.coursedir.autograded_directory, student, assignment))
+    submission = Path(api.coursedir.format_path(api.coursedir.submitted_directory, student, assignment))
+    if not force and autograded.is_dir() and cut_short(autograded, submission):
+        from autograder import sandbox
+
+        sandbox.remove(autograded)
     _grading = True
     try:
-        result = _api(root, db_url).autograde(assignment, student, force=force, create=False)
+        result = api.autograde(assignment, student, force=force, create=False)
     finally:
         _grading = False
     if _interrupted:

@@ -7,6 +7,7 @@ once; afterwards this grader process judges the results itself, then writes each
 output: a line on stdout for a pass, an error for a failure. nbgrader scores the cell from that output.
 The kernel and the runner both run confined (`autograder.sandbox`) unless `confine` is off.
 """
+import multiprocessing.util
 import os
 import re
 import shutil
@@ -65,13 +66,27 @@ def poll_in_slices(channel, every: float = 0.5) -> None:
     channel.get_msg = sliced
 
 
+_kernels: Path | None = None
+
+
+def kernels_folder() -> Path:
+    """This process's folder for its kernels' own: removed when the process ends, so also what a
+    kernel whose start or shutdown was interrupted (Ctrl-C) could not remove itself."""
+    global _kernels
+    if _kernels is None:
+        _kernels = Path(tempfile.mkdtemp(prefix="kernels-"))
+        # Not atexit: a worker forked by multiprocessing ends without it, but with these finalizers.
+        multiprocessing.util.Finalize(None, sandbox.remove, args=(_kernels,), exitpriority=0)
+    return _kernels
+
+
 class ConfinedKernelManager(AsyncKernelManager):
     """The notebook's kernel, started in the sandbox: with no network, it talks to nbgrader over
     Unix sockets in a folder of its own; it writes only there, in the notebook's folder and in the
     audit folder; its `autograder` package is a stand-in that only records."""
 
     async def _async_pre_start_kernel(self, **kw):
-        self.sockets = Path(tempfile.mkdtemp(prefix="kernel-"))
+        self.sockets = Path(tempfile.mkdtemp(prefix="kernel-", dir=kernels_folder()))
         self.transport = "ipc"
         self.connection_file = str(self.sockets / "kernel.json")
         self.ip = str(self.sockets / "ipc")

@@ -20,7 +20,7 @@ from queue import Empty
 import pytest
 from distributed import LocalCluster
 
-from autograder import classroom, forkserver, grading
+from autograder import classroom, forkserver, grading, sandbox
 from autograder.__main__ import main
 from autograder.mutants import expected_scores, grade_cells, mutants, submission
 from autograder.nbgrader_plugin import poll_in_slices
@@ -143,34 +143,64 @@ def test_a_new_gradebook_is_made_by_a_command_started_without_its_environment(tm
     assert db.exists()
 
 
-def test_ctrl_c_stops_the_class_at_once_and_the_same_command_grades_the_rest(tmp_path):
-    root = course(tmp_path / "course", CLASS)
-    temporary = set(Path(tempfile.gettempdir()).glob("runners-*")) | set(Path(tempfile.gettempdir()).glob("kernel-*"))
-    # A session of its own, as a terminal's Ctrl-C reaches the command's whole process group.
+def grading_in_its_own_session(root: Path) -> subprocess.Popen:
+    """`autograder grade` of the class at `root` on 2 workers, in a session of its own (a terminal's
+    Ctrl-C reaches a command's whole process group), stopped once its progress bar shows 2 graded."""
     command = subprocess.Popen([sys.executable, "-m", "autograder", "grade", NAME, "--workers", "2"], cwd=root,
                                start_new_session=True, stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     err = ""
-    while "| 1/8 [" not in err:  # the progress bar: a first student graded, the others on the way
+    while "| 2/8 [" not in err:  # two students graded, the next two on the way
         char = command.stderr.read(1)
-        assert char, f"grading ended before any student was graded:\n{err}"
+        assert char, f"grading ended before two students were graded:\n{err}"
         err += char
-    os.killpg(command.pid, signal.SIGINT)
-    pressed = time.monotonic()
-    err += command.communicate(timeout=60)[1]
-    assert time.monotonic() - pressed < 15, "Ctrl-C let the workers go on grading"
+    time.sleep(1)
+    return command
+
+
+def temporary_folders() -> set[Path]:
+    """The kernels' and the audit runners' folders in the system's temporary folder."""
+    tmp = Path(tempfile.gettempdir())
+    return set(tmp.glob("runners-*")) | set(tmp.glob("kernels-*"))
+
+
+@pytest.mark.parametrize("how", ["Ctrl-C", "SIGTERM"])
+def test_a_stopped_class_stops_at_once_and_the_same_command_grades_the_rest(tmp_path, how):
+    root = course(tmp_path / "course", CLASS)
+    before = temporary_folders()
+    command = grading_in_its_own_session(root)
+    if how == "Ctrl-C":
+        os.killpg(command.pid, signal.SIGINT)
+    else:  # `kill PID`: the command alone, whose workers must not grade on
+        command.terminate()
+    stopped = time.monotonic()
+    err = command.communicate(timeout=60)[1]
+    assert time.monotonic() - stopped < 15, "the workers went on grading"
     assert command.returncode == 130, err
     last = err.strip().splitlines()[-1]
     graded = int(re.fullmatch(r"autograder grade: interrupted: (\d+) of 8 students graded, kept in the gradebook; "
                               r"the same command grades the rest \(a student interrupted halfway is graded again\)",
                               last)[1])
-    assert 1 <= graded < 8 and "Traceback" not in err, err
+    assert 2 <= graded < 8 and "Traceback" not in err, err
     deadline = time.monotonic() + 10  # the fork server and the workers end on their own, just after it
     while subprocess.run(["pgrep", "-g", str(command.pid)], capture_output=True).returncode == 0:
         assert time.monotonic() < deadline, "a process of the command outlived it"
         time.sleep(0.2)
-    now = set(Path(tempfile.gettempdir()).glob("runners-*")) | set(Path(tempfile.gettempdir()).glob("kernel-*"))
-    assert now <= temporary, f"left behind: {now - temporary}"
+    assert temporary_folders() <= before, f"left behind: {temporary_folders() - before}"
+    assert main(["--root", str(root), "grade", NAME, "--workers", "2"]) == 0
+    assert_graded_as_the_matrix_says(root, CLASS)
+
+
+def test_a_class_killed_halfway_is_graded_again_where_it_was_cut(tmp_path):
+    """SIGKILL, the kernel's out-of-memory killer, a lost machine: nbgrader leaves the students it was
+    grading half done, and would skip them from then on with the scores of cells never run."""
+    root = course(tmp_path / "course", CLASS)
+    before = temporary_folders()
+    command = grading_in_its_own_session(root)
+    os.killpg(command.pid, signal.SIGKILL)
+    command.communicate(timeout=60)
+    for folder in temporary_folders() - before:  # what the killed workers could not remove
+        sandbox.remove(folder)
     assert main(["--root", str(root), "grade", NAME, "--workers", "2"]) == 0
     assert_graded_as_the_matrix_says(root, CLASS)
 
