@@ -6,7 +6,8 @@ that imported the grader once, `autograder.forkserver`; or on a Dask cluster) ru
 extra interpreter start. The gradebook is written by nbgrader itself: students are created
 beforehand by one worker alone, and SQLite waits for a busy database instead of failing with
 "database is locked". Without `force`, students already autograded are skipped, so re-running
-grades only what is new; with it, everyone is regraded to the same result.
+grades only what is new (and what an interrupted or killed run left half done); with it, everyone is
+regraded to the same result.
 
 The grading process itself never imports nbgrader (~3 s of CPU: its package loads its server
 extensions); only the functions that run on workers do, whose fork server imported it once.

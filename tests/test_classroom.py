@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from queue import Empty
 
+import nbformat
 import pytest
 from distributed import LocalCluster
 
@@ -203,6 +204,23 @@ def test_a_class_killed_halfway_is_graded_again_where_it_was_cut(tmp_path):
         sandbox.remove(folder)
     assert main(["--root", str(root), "grade", NAME, "--workers", "2"]) == 0
     assert_graded_as_the_matrix_says(root, CLASS)
+
+
+def test_an_autograde_cut_short_is_told_from_a_finished_one(tmp_path):
+    submitted, autograded = tmp_path / "submitted", tmp_path / "autograded"
+    submitted.mkdir(), autograded.mkdir()
+    nb = submission(NAME, MATRIX["reference"])
+    nbformat.write(nb, submitted / f"{NAME}.ipynb")
+    assert classroom.cut_short(autograded, submitted), "killed before autograde wrote the notebook"
+    nbformat.write(nb, autograded / f"{NAME}.ipynb")
+    assert classroom.cut_short(autograded, submitted), "the sanitised copy, never run"
+    ran = next(c for c in nb.cells if c.cell_type == "code")
+    ran.execution_count = 1
+    nbformat.write(nb, autograded / f"{NAME}.ipynb")
+    assert not classroom.cut_short(autograded, submitted), "run: its cells have execution counts"
+    text = (autograded / f"{NAME}.ipynb").read_text()
+    (autograded / f"{NAME}.ipynb").write_text(text[: len(text) // 2])
+    assert classroom.cut_short(autograded, submitted), "killed while the notebook was being written"
 
 
 def test_a_submission_nbgrader_cannot_autograde_fails_alone(tmp_path, capsys):
