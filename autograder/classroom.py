@@ -122,7 +122,7 @@ def _api(root: str, db_url: str | None):
 
 
 _interrupted = False  # a local worker's: Ctrl-C reached it
-_grading = False  # a local worker's: in nbgrader's autograde, which on KeyboardInterrupt removes what it began
+_grading = False  # a local worker's: grading a student (on KeyboardInterrupt, autograde removes what it began)
 
 
 def _on_interrupt(signum, frame) -> None:
@@ -158,22 +158,23 @@ def cut_short(autograded: Path, submission: Path) -> bool:
     return False
 
 
-def grade_one(root: str, assignment: str, student: str, db_url: str | None = None, force: bool = False) -> Outcome | None:
+def grade_one(root: str, assignment: str, student: str, db_url: str | None = None,
+              force: bool = False) -> Outcome | None:
     """nbgrader autograde of one student's submission, in this process (a worker); None when the
     grading was interrupted before or during it. An autograde cut short is done again."""
     global _grading
-    if _interrupted:
-        return None
     start = time.perf_counter()
-    api = _api(root, db_url)
-    autograded = Path(api.coursedir.format_path(api.coursedir.autograded_directory, student, assignment))
-    submission = Path(api.coursedir.format_path(api.coursedir.submitted_directory, student, assignment))
-    if not force and autograded.is_dir() and cut_short(autograded, submission):
-        from autograder import sandbox
-
-        sandbox.remove(autograded)
-    _grading = True
+    _grading = True  # first: Ctrl-C from here on stops this student, before it a check would miss it
     try:
+        if _interrupted:
+            return None
+        api = _api(root, db_url)
+        autograded = Path(api.coursedir.format_path(api.coursedir.autograded_directory, student, assignment))
+        submission = Path(api.coursedir.format_path(api.coursedir.submitted_directory, student, assignment))
+        if not force and autograded.is_dir() and cut_short(autograded, submission):
+            from autograder import sandbox
+
+            sandbox.remove(autograded)
         result = api.autograde(assignment, student, force=force, create=False)
     finally:
         _grading = False
@@ -210,7 +211,8 @@ def grade(root: Path, assignment: str, *, workers: int | None = None, scheduler:
                 future.cancel()
             # Running students end in moments, interrupted (on a cluster: graded, as Ctrl-C stays here).
             done = wait([f for f in futures if not f.cancelled()]).done
-            raise Interrupted(sum(f.exception() is None and f.result() is not None for f in done), len(students)) from None
+            graded = sum(f.exception() is None and f.result() is not None for f in done)
+            raise Interrupted(graded, len(students)) from None
     return sorted(outcomes, key=lambda o: o.student)
 
 
