@@ -146,7 +146,7 @@ def test_a_new_gradebook_is_made_by_a_command_started_without_its_environment(tm
 
 def grading_in_its_own_session(root: Path) -> subprocess.Popen:
     """`autograder grade` of the class at `root` on 2 workers, in a session of its own (a terminal's
-    Ctrl-C reaches a command's whole process group), stopped once its progress bar shows 2 graded."""
+    Ctrl-C reaches a command's whole process group), returned once its progress bar shows 2 graded."""
     command = subprocess.Popen([sys.executable, "-m", "autograder", "grade", NAME, "--workers", "2"], cwd=root,
                                start_new_session=True, stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
