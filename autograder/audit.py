@@ -58,10 +58,12 @@ def record(check: Check, namespace: dict, folder: Path) -> None:
 
 def stand_in(folder: Path) -> Path:
     """Write in `folder` the `autograder` package a student's kernel sees at grading: `audit(name)`
-    only records, and the kernel can read no check, seed or scenario. Returns the package folder."""
+    only records, and the kernel can read no check, seed or scenario (beside the recorder, it holds
+    only the kernels' zygote, which forks the kernel). Returns the package folder."""
     package = folder / "autograder"
     package.mkdir(parents=True)
-    shutil.copy(recorder.__file__, package / "recorder.py")
+    for module in ("recorder", "zygote", "kernels"):
+        shutil.copy(Path(__file__).with_name(f"{module}.py"), package)
     needs = {name: check.needs for name, check in checks().items()}
     (package / "__init__.py").write_text(
         '"""Stand-in for the autograder in a student\'s kernel at grading: it only records."""\n'
@@ -75,18 +77,24 @@ def stand_in(folder: Path) -> Path:
 
 
 class Zygote:
-    """The sandboxed `python -m autograder.runner --serve` of this grading process: it imports torch
-    once and forks a fresh runner per student, so a student costs no interpreter start and no torch
-    import. Its folder (`tree`) holds one student's session at a time; nothing else is lent to it."""
+    """A sandboxed `python -m MODULE --serve` of this grading process (`autograder.runner`, the
+    audit's; `autograder.kernels`, the notebook kernels'): it imports torch once and forks a fresh
+    process per student, so a student costs no interpreter start and no torch import. Its folder
+    (`tree`) holds one student's session at a time; nothing else is lent to it. With `sees_stand_in`,
+    its `autograder` package is the stand-in a student's kernel sees."""
 
-    def __init__(self):
-        self.tree = Path(tempfile.mkdtemp(prefix="runners-"))
+    def __init__(self, module: str, prefix: str, sees_stand_in: bool, env: dict[str, str]):
+        self.folder = Path(tempfile.mkdtemp(prefix=prefix))
+        self.tree = self.folder / "tree"
+        self.tree.mkdir()
         self.errors = tempfile.TemporaryFile()  # its own stderr, shown when it fails a student
-        cmd = sandbox.command([sys.executable, "-P", "-m", "autograder.runner", "--serve"],
-                              cwd=sandbox.AUTOGRADER, writable=[self.tree])
+        self.answers = b""
+        stand_ins = {sandbox.AUTOGRADER: stand_in(self.folder)} if sees_stand_in else {}
+        cmd = sandbox.command([sys.executable, "-P", "-m", module, "--serve"],
+                              cwd=sandbox.AUTOGRADER, writable=[self.tree], stand_ins=stand_ins)
         sandbox.lend([self.tree])
         self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,
-                                        bufsize=0, env={**os.environ, "TQDM_DISABLE": "1"})
+                                        bufsize=0, env={**os.environ, **env})
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -104,20 +112,28 @@ class Zygote:
         except BrokenPipeError:  # it is gone: the student's checks end without a result, and say so
             return False
 
-    def finish(self, timeout: float) -> bool:
-        """End the student's checks; True once the zygote says its runner ended and was swept away."""
-        if not self.write("\n"):
-            return False
-        deadline, answer, fd = time.monotonic() + timeout, b"", self.process.stdout.fileno()
-        while not answer.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                return False
+    def read(self, timeout: float) -> str | None:
+        """Its next answer line; None if none came within `timeout` seconds or it is gone."""
+        deadline, fd = time.monotonic() + timeout, self.process.stdout.fileno()
+        while b"\n" not in self.answers:
+            if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                return None
             chunk = os.read(fd, 64)
             if not chunk:
-                return False
-            answer += chunk
-        return answer == b"done\n"
+                return None
+            self.answers += chunk
+        line, self.answers = self.answers.split(b"\n", 1)
+        return line.decode()
+
+    def finish(self, timeout: float) -> bool:
+        """End the student's session; True once the zygote says all it ran for them ended and was swept away."""
+        if not self.write("\n"):
+            return False
+        deadline = time.monotonic() + timeout
+        while (answer := self.read(deadline - time.monotonic())) is not None:
+            if answer == "done":
+                return True
+        return False
 
     def kill(self) -> None:
         """End it and its sandbox, with whatever a student's code still runs there."""
@@ -127,23 +143,26 @@ class Zygote:
 
     def close(self) -> None:
         self.kill()
-        sandbox.remove(self.tree)
+        sandbox.remove(self.folder)
 
 
-_zygote: Zygote | None = None
+# module: its folder's prefix, whether it sees the stand-in, its environment beside the grader's
+ZYGOTES = {"autograder.runner": ("runners-", False, {"TQDM_DISABLE": "1"}),  # a student's bars would bury its log
+           "autograder.kernels": ("kernels-", True, {})}
+_zygotes: dict[str, Zygote] = {}
 
 
-def zygote() -> Zygote:
-    """This process's zygote, started anew if there is none or the last one died."""
-    global _zygote
-    if _zygote is None or not _zygote.alive():
-        if _zygote is not None:
-            _zygote.close()
-        _zygote = Zygote()
+def zygote(module: str = "autograder.runner") -> Zygote:
+    """This process's zygote of `module`, started anew if there is none or the last one died."""
+    found = _zygotes.get(module)
+    if found is None or not found.alive():
+        if found is not None:
+            found.close()
+        found = _zygotes[module] = Zygote(module, *ZYGOTES[module])
         # Not atexit: a worker forked by multiprocessing ends without it, but with these finalizers
         # (which a plain interpreter also runs at exit).
-        multiprocessing.util.Finalize(_zygote, _zygote.close, exitpriority=0)
-    return _zygote
+        multiprocessing.util.Finalize(found, found.close, exitpriority=0)
+    return found
 
 
 class Runner:
@@ -162,8 +181,8 @@ class Runner:
         else:
             self._scratch = tempfile.TemporaryDirectory(prefix="audit-")
             self.session = Path(self._scratch.name)
-        # Results go to a folder the student's kernel never sees (it is lent `folder` alone), so it
-        # cannot plant a record there.
+        # Results go to a folder the student's kernel never sees (it writes records alone, here or,
+        # forked, in its own session, whence the grader copies them), so it cannot plant one there.
         self.folder, self.out, self.log = self.session / "records", self.session / "verdicts", self.session / "runner.log"
         self.folder.mkdir()
         self.out.mkdir()

@@ -6,11 +6,13 @@
   each a command started for it (target ratio: 1.8 on 2 cores), with the cores serial grading kept
   busy on average (the audits run beside the kernel): doing the same work, 2 workers on 2 cores
   can be at most 2 / those cores faster, if the machine keeps its speed between the two runs;
-- each notebook's grading time beside a kernel that only runs the notebook's imports, started the
-  same way, in the sandbox (target: at most 2), beside one that imports every module the notebook's
-  run loaded (torch loads torch._dynamo and sympy, ~2 s, at the first optimizer a notebook makes),
-  and beside the notebook's plain run (what grading adds: sanitising, the audits in a fresh
-  process, the gradebook).
+- each notebook's grading time beside a fresh kernel that only runs the notebook's imports (target:
+  at most 2), beside one that imports every module the notebook's run loaded (torch loads
+  torch._dynamo and sympy, ~1-2 s, at the first optimizer a notebook makes), and beside the
+  notebook's plain run (what grading adds and saves: sanitising, the audits in a fresh process, the
+  gradebook; a kernel forked from a zygote that imported all that once instead of a fresh one).
+Every kernel here is shut down at once after its last cell, as grading does (a graceful shutdown
+waits for the kernel's exit, up to seconds).
 """
 import json
 import os
@@ -28,7 +30,6 @@ from nbclient import NotebookClient
 
 from autograder import grading
 from autograder.mutants import mutants, submission
-from autograder.nbgrader_plugin import ConfinedKernelManager
 from autograder.notebooks import assignments, release_path
 
 CLASS = int(os.environ.get("BENCH_CLASS", 20))
@@ -37,16 +38,17 @@ IMPORT = re.compile(r"^(?:import \S|from \S+ import )")
 MODULES = "modules.json"  # written beside the notebook by its last cell
 
 
-def execute(nb: nbformat.NotebookNode, folder: Path, **kwargs) -> float:
+def execute(nb: nbformat.NotebookNode, folder: Path) -> float:
     """Seconds for a fresh kernel to run `nb` top to bottom in `folder`."""
     start = time.perf_counter()
-    NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(folder)}}, **kwargs).execute()
+    NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(folder)}},
+                   shutdown_kernel="immediate").execute()
     return time.perf_counter() - start
 
 
 def import_only_kernel(name: str, modules: list[str] | None = None) -> float:
-    """Seconds for a sandboxed kernel to start and run only the imports of `name`'s notebook
-    (or import each of `modules`)."""
+    """Seconds for a fresh kernel to start and run only the imports of `name`'s notebook (or import
+    each of `modules`)."""
     release = nbformat.read(release_path(name), as_version=4)
     imports = [line for c in release.cells if c.cell_type == "code" for line in c.source.splitlines()
                if IMPORT.match(line)]
@@ -56,7 +58,7 @@ def import_only_kernel(name: str, modules: list[str] | None = None) -> float:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("\n".join(imports))])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     with TemporaryDirectory() as tmp:
-        return execute(nb, Path(tmp), kernel_manager_class=ConfinedKernelManager)
+        return execute(nb, Path(tmp))
 
 
 def reference_run(name: str) -> tuple[float, float, list[str]]:

@@ -2,16 +2,19 @@
 
 Configured in nbgrader_config.py in place of nbgrader's Execute. While the kernel runs the notebook,
 each hidden `audit("...")` cell only records the student's functions, and a fresh runner, forked
-beside the kernel from this process's sandboxed zygote (`audit.Zygote`), runs that check on them at
-once; afterwards this grader process judges the results itself, then writes each audit cell's
-output: a line on stdout for a pass, an error for a failure. nbgrader scores the cell from that output.
-The kernel and the runner both run confined (`autograder.sandbox`) unless `confine` is off.
+beside the kernel from this process's sandboxed audit zygote (`audit.Zygote`), runs that check on
+them at once; afterwards this grader process judges the results itself, then writes each audit
+cell's output: a line on stdout for a pass, an error for a failure. nbgrader scores the cell from
+that output. The kernel is a fork of this process's kernels' zygote (`autograder.kernels`), which
+imported torch and the notebooks' libraries once. Both run confined (`autograder.sandbox`); with
+`confine` off, the kernel is a fresh, unconfined one and the runner a fresh process.
 """
-import multiprocessing.util
+import json
 import os
 import re
 import shutil
-import tempfile
+import signal
+import stat
 import time
 from pathlib import Path
 from queue import Empty
@@ -25,7 +28,7 @@ from nbgrader.utils import is_grade
 from traitlets import Bool, Enum
 
 from autograder import sandbox
-from autograder.audit import AUDIT_DIR_ENV, Runner, stand_in
+from autograder.audit import AUDIT_DIR_ENV, Runner, zygote
 
 AUDIT_CALL = re.compile(r"""^\s*audit\(\s*["']([\w.]+)["']\s*\)""", re.M)
 
@@ -66,43 +69,103 @@ def poll_in_slices(channel, every: float = 0.5) -> None:
     channel.get_msg = sliced
 
 
-_kernels: Path | None = None
+class ForkedKernel:
+    """The kernel's process as jupyter_client's provisioner holds it (Popen's poll, wait, send_signal,
+    kill, terminate), for a kernel forked by the kernels' zygote (`autograder.kernels`)."""
+
+    stdin = stdout = stderr = None
+    STARTS_WITHIN = 300  # seconds: a zygote started for it imports torch first, on a machine busy grading
+
+    def __init__(self, zygote, request: dict):
+        self.zygote, self.returncode = zygote, None
+        if not zygote.write(f"start {json.dumps(request)}\n") or zygote.read(self.STARTS_WITHIN) != "started":
+            zygote.kill()
+            zygote.errors.seek(0)
+            raise RuntimeError("the kernels' zygote could not start a kernel:\n"
+                               + zygote.errors.read()[-2000:].decode(errors="replace"))
+
+    def poll(self) -> int | None:
+        while self.returncode is None and (answer := self.zygote.read(0)) is not None:
+            if answer.startswith("exited "):
+                self.returncode = int(answer.split()[1])
+        if self.returncode is None and not self.zygote.alive():  # its kernel died with it
+            self.returncode = -signal.SIGKILL
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError("the kernel is still running")
+            time.sleep(0.05)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        self.zygote.write(f"signal {int(signum)}\n")
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
 
 
-def kernels_folder() -> Path:
-    """This process's folder for its kernels' own: removed when the process ends, so also what a
-    kernel whose start or shutdown was interrupted (Ctrl-C) could not remove itself."""
-    global _kernels
-    if _kernels is None:
-        _kernels = Path(tempfile.mkdtemp(prefix="kernels-"))
-        # Not atexit: a worker forked by multiprocessing ends without it, but with these finalizers.
-        multiprocessing.util.Finalize(None, sandbox.remove, args=(_kernels,), exitpriority=0)
-    return _kernels
-
-
-class ConfinedKernelManager(AsyncKernelManager):
-    """The notebook's kernel, started in the sandbox: with no network, it talks to nbgrader over
-    Unix sockets in a folder of its own; it writes only there, in the notebook's folder and in the
-    audit folder; its `autograder` package is a stand-in that only records."""
+class ForkedKernelManager(AsyncKernelManager):
+    """The notebook's kernel at autograde: a fork of this grading process's kernels' zygote, in its
+    sandbox (no network; it talks to nbgrader over Unix sockets in the student's session folder).
+    It runs in a copy of the notebook's folder in that session and writes only there; its `autograder`
+    package is a stand-in that only records, into the session's records folder, from which
+    `take_records` hands the grader each record, never through a link. When the kernel is done, every
+    process the student left is killed and the session swept before the next student's kernel."""
 
     async def _async_pre_start_kernel(self, **kw):
-        self.sockets = Path(tempfile.mkdtemp(prefix="kernel-", dir=kernels_folder()))
+        self.zygote = zygote("autograder.kernels")
+        self.student_folder = self.zygote.session()
+        self.ended = False
+        sockets, self.records = self.student_folder / "sockets", self.student_folder / "records"
+        sockets.mkdir()
+        self.records.mkdir()
+        self.records_fd = os.open(self.records, os.O_RDONLY | os.O_DIRECTORY)  # whatever the kernel renames
         self.transport = "ipc"
-        self.connection_file = str(self.sockets / "kernel.json")
-        self.ip = str(self.sockets / "ipc")
-        # A signal to the process group would stop bwrap itself: the kernel interrupts itself on request.
+        self.connection_file = str(sockets / "kernel.json")
+        self.ip = str(sockets / "ipc")
+        # A signal to the process group would stop the zygote: the kernel interrupts itself on request.
         self.kernel_spec.interrupt_mode = "message"
         cmd, kw = await super()._async_pre_start_kernel(**kw)
-        cwd = Path(kw.get("cwd") or os.getcwd())
-        sandbox.lend([self.sockets])  # the connection file was just written, the grader's
-        writable = [cwd, self.sockets, *([Path(os.environ[AUDIT_DIR_ENV])] if AUDIT_DIR_ENV in os.environ else [])]
-        package = stand_in(Path(tempfile.mkdtemp(prefix="stand-in-", dir=self.sockets)))
-        return sandbox.command(cmd, cwd=cwd, writable=writable, stand_ins={sandbox.AUTOGRADER: package}), kw
+        folder = kw.get("cwd")
+        self.work = self.student_folder / (Path(folder).name if folder else "work")
+        if folder:
+            shutil.copytree(folder, self.work, symlinks=True)
+        else:
+            self.work.mkdir()
+        sandbox.lend([self.student_folder])
+        return cmd, kw
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw) -> None:
+        env = {**kw.get("env", os.environ), **sandbox.ENV, AUDIT_DIR_ENV: str(self.records)}
+        self.provisioner.process = ForkedKernel(self.zygote, {
+            "connection_file": self.connection_file, "cwd": str(self.work), "env": env,
+            "log": str(self.student_folder / "kernel.log")})
+        self._reconcile_connection_info(self.provisioner.connection_info)
+
+    def take_records(self, names: list[str], folder: Path) -> None:
+        """Copy into `folder` the record the kernel wrote for each check of `names`: regular files only."""
+        for name in names:
+            try:
+                fd = os.open(f"{name}.pkl", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=self.records_fd)
+            except OSError:  # none, or a link
+                continue
+            with open(fd, "rb") as record:
+                if stat.S_ISREG(os.fstat(fd).st_mode):
+                    (folder / f"{name}.pkl").write_bytes(record.read())
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart)
-        if not restart:
-            shutil.rmtree(self.sockets, ignore_errors=True)
+        if not restart and not self.ended:  # nbclient cleans up twice
+            self.ended = True
+            os.close(self.records_fd)
+            if not self.zygote.finish(timeout=60):  # the next student gets a fresh zygote
+                self.zygote.kill()
 
     cleanup_resources = _async_cleanup_resources  # the async manager's public name binds the base's
 
@@ -118,7 +181,7 @@ class AuditedExecute(Execute):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.confine:
-            self.kernel_manager_class = ConfinedKernelManager
+            self.kernel_manager_class = ForkedKernelManager
 
     async def async_start_new_kernel_client(self):
         kc = await super().async_start_new_kernel_client()
@@ -144,16 +207,18 @@ class AuditedExecute(Execute):
                 "KernelDied", f"The kernel died while running this cell (cell {index}): something in it ended "
                 "the Python process (os._exit, a crash, or the memory limit). The cells below did not run."))
             return cell, resources
-        self.runner.send(audit_names(cell))  # its record is written: the check runs while the notebook goes on
+        names = audit_names(cell)
+        if names and self.confine:
+            self.km.take_records(names, self.runner.folder)
+        self.runner.send(names)  # its record is written: the check runs while the notebook goes on
         return cell, resources
 
     def preprocess(self, nb, resources, *args, **kwargs):
         self.died_in = None
-        notebook_folder = Path(resources.get("metadata", {}).get("path") or os.getcwd())
-        with Runner(confine=self.confine) as self.runner, \
-                sandbox.lent([notebook_folder] if self.confine else []):
+        with Runner(confine=self.confine) as self.runner:
             previous = os.environ.get(AUDIT_DIR_ENV)
-            os.environ[AUDIT_DIR_ENV] = str(self.runner.folder)  # the kernel inherits it and only records
+            # An unconfined kernel inherits it and records there; a forked one records in its session.
+            os.environ[AUDIT_DIR_ENV] = str(self.runner.folder)
             try:
                 nb, resources = super().preprocess(nb, resources, *args, **kwargs)
             finally:

@@ -16,9 +16,7 @@ ended, every process it left is killed and /tmp emptied before "done" is answere
 imported once per grading process, not once per student, and no student's code outlives its own
 grading.
 """
-import ctypes
 import os
-import re
 import signal
 import sys
 import time
@@ -28,16 +26,9 @@ from typing import Iterator
 import cloudpickle
 import torch
 
+from autograder import zygote
 from autograder.audit import AuditFailure, checks, collect_safely
-from autograder.sandbox import remove
-
-
-def warm_up() -> None:
-    """Pay torch's one-time costs (lazy imports, autograd start-up) here, once, not in every child."""
-    model = torch.nn.Linear(2, 2)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    torch.nn.functional.cross_entropy(model(torch.zeros(4, 2)), torch.zeros(4, dtype=torch.long)).backward()
-    optimizer.step()
+from autograder.zygote import lines, remove
 
 
 def run_check(folder: Path, staging: Path, name: str, seed: int, timeout: float) -> None:
@@ -85,21 +76,6 @@ def in_child(deadline: float, work) -> bool:
     return False
 
 
-def lines() -> Iterator[str]:
-    """Lines of stdin up to an empty line or its end, read a byte at a time: nothing past them is
-    consumed, so the next reader of stdin starts where these end."""
-    while True:
-        line = b""
-        while not line.endswith(b"\n"):
-            byte = os.read(0, 1)
-            if not byte:
-                return
-            line += byte
-        if not line.strip():
-            return
-        yield line.decode().strip()
-
-
 def serve(folder: Path, out: Path, jobs: Iterator[str]) -> None:
     """Run the checks of `jobs` (NAME=SEED) on the records in `folder`; keep their records in `out`."""
     registry = checks()
@@ -123,46 +99,9 @@ def serve(folder: Path, out: Path, jobs: Iterator[str]) -> None:
         (out / f"{name}.pt").write_bytes(data)
 
 
-def empty(folder: Path, spare: set[Path] = frozenset()) -> None:
-    """Delete what `folder` holds but the paths in `spare`; folders on the way to one are emptied."""
-    for entry in folder.iterdir():
-        if entry in spare:
-            continue
-        if any(keep.is_relative_to(entry) for keep in spare):
-            empty(entry, spare)
-        else:
-            remove(entry)
-
-
-def mount_points() -> set[Path]:
-    """Where this process's mount namespace has something mounted (the sandbox's binds among them)."""
-    with open("/proc/self/mountinfo") as f:
-        return {Path(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split()[4])) for line in f}
-
-
-def sweep(deadline: float) -> None:
-    """Kill every process of the sandbox but this one and empty its /tmp but what is mounted there
-    (the grader empties the zygote's own folder), as the next student must find them."""
-    while time.monotonic() < deadline:
-        try:
-            os.kill(-1, signal.SIGKILL)  # in this pid namespace: all but pid 1 (bwrap) and the caller
-        except ProcessLookupError:
-            break
-        time.sleep(0.01)  # killed processes stay until bwrap's init has reaped them
-    else:
-        raise RuntimeError("processes of the last student survived SIGKILL")
-    home = Path(os.environ["HOME"])  # made by bwrap in /tmp: this user may empty it, not remove it
-    empty(home)
-    empty(Path("/tmp"), {home, *(m for m in mount_points() if m.is_relative_to("/tmp"))})
-
-
 def serve_students() -> None:
     """The zygote: one fresh runner per student on request, forked from this warmed-up process."""
-    if (os.getpid(), os.getppid()) != (2, 1):  # kill(-1) below must only reach the sandbox's processes
-        raise SystemExit("--serve runs only as the first process of a sandbox's own pid namespace")
-    # Not dumpable: a student's process of the same user id can neither trace this one nor read its memory.
-    if ctypes.CDLL(None).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE, 0
-        raise SystemExit("could not make the zygote undumpable")
+    zygote.become()
     for request in lines():
         folder, out, log = map(Path, request.split("\t"))
         jobs, to_runner = os.pipe()
@@ -194,13 +133,13 @@ def serve_students() -> None:
                 pass
         os.close(to_runner)
         os.waitpid(pid, 0)
-        sweep(time.monotonic() + 10)
-        os.write(1, b"done\n")
+        zygote.sweep(time.monotonic() + 10)
+        zygote.answer("done")
 
 
 def main(argv: list[str]) -> None:
     torch.set_num_threads(1)  # the audit's sizes are tiny; threads only add start-up and noise
-    warm_up()
+    zygote.warm_up()
     if argv == ["--serve"]:
         serve_students()
     else:

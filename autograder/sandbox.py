@@ -1,11 +1,13 @@
 """Student code at grading runs confined, with no Docker: Debian's bubblewrap (`bwrap`) and limits.
 
 Both processes that run a student's code at autograde, the notebook's kernel and the audit runner,
-start inside a sandbox that has
+are forks of a zygote (`autograder.kernels`, `autograder.runner`) that runs, for its grading process,
+in a sandbox of its own that has
 - no network: a network namespace of its own (the kernel talks to nbgrader over Unix sockets);
 - a file system made of the system's /usr, the Python installation and this course's packages,
-  all read-only, a private /tmp, and the few folders it must write (the submission's own folder,
-  the kernel's sockets, the audit's records): no source/, no gradebook, no other student;
+  all read-only, a private /tmp, and one folder it may write, the zygote's, which holds one
+  student's session at a time (the kernel's: a copy of the submission's folder, its sockets, its
+  audit records): no source/, no gradebook, no other student;
 - limits on its address space, on the size of any file it writes and, when the grader runs as root,
   on its processes: it then runs as a user id of its own, so a fork bomb exhausts only itself;
 - one compute thread for torch, so that parallel graders do not oversubscribe the cores.
@@ -13,11 +15,11 @@ start inside a sandbox that has
 import os
 import shutil
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import autograder
 import course
+from autograder.zygote import remove  # noqa: F401 (the grader's callers use it from here)
 
 MEMORY = 4 * 2**30  # bytes of address space: torch with its threads maps ~1 GB, the notebooks peak under 0.5
 FILE_SIZE = 64 * 2**20  # bytes per written file: plenty for a checkpoint of the course's models
@@ -26,6 +28,15 @@ FONTS = Path("/etc/fonts")  # matplotlib's fontconfig warns on stderr without it
 AUTOGRADER = Path(autograder.__file__).parent.resolve()
 # Not autograder.notebooks.ROOT: importing nbformat would add a second to every audit runner's start.
 DATASETS = AUTOGRADER.parent / "datasets"
+ENV = {
+    "HOME": "/tmp/home", "MPLCONFIGDIR": "/tmp/home",
+    # ipykernel exits when its parent looks gone, as it always does from inside a pid namespace,
+    # unless the parent is 1; --die-with-parent ends the sandbox with the grader.
+    "JPY_PARENT_PID": "1",
+    # Graders run one kernel per core: a kernel's own intra-op threads would only contend
+    # (measured: 2 workers 1.4x faster than serial with torch's threads, 1.8x with one each).
+    "OMP_NUM_THREADS": "1",
+}  # set in the sandbox, over the grader's environment
 
 
 class SandboxUnavailable(RuntimeError):
@@ -68,13 +79,7 @@ def command(cmd: list[str], *, cwd: Path, writable: list[Path],
              for a in ("--symlink", f"usr/{d}", f"/{d}")),
            "--dev", "/dev", "--proc", "/proc",
            "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0777", "--dir", "/tmp/home",
-           "--setenv", "HOME", "/tmp/home", "--setenv", "MPLCONFIGDIR", "/tmp/home",
-           # ipykernel exits when its parent looks gone, as it always does from inside a pid
-           # namespace, unless the parent is 1; --die-with-parent ends the sandbox with the grader.
-           "--setenv", "JPY_PARENT_PID", "1",
-           # Graders run one kernel per core: a kernel's own intra-op threads would only contend
-           # (measured: 2 workers 1.4x faster than serial with torch's threads, 1.8x with one each).
-           "--setenv", "OMP_NUM_THREADS", "1"]
+           *(a for name, value in ENV.items() for a in ("--setenv", name, value))]
     made = {Path("/"), Path("/usr"), Path("/tmp"), Path("/dev"), Path("/proc")}
     for path, how in [*((p, "--ro-bind") for p in _readable()), *((p, "--bind") for p in writable)]:
         # bwrap would make the folders above a mount point private to root: the sandbox's user must pass
@@ -96,26 +101,3 @@ def lend(paths: list[Path], uid: int | None = None) -> None:
         for parent, dirs, files in os.walk(path):
             for name in dirs + files:
                 os.chown(os.path.join(parent, name), uid, uid, follow_symlinks=False)
-
-
-@contextmanager
-def lent(paths: list[Path]):
-    """`paths` belong to the sandbox's user for a while, then to the grader again."""
-    lend(paths)
-    try:
-        yield
-    finally:
-        lend(paths, os.geteuid())
-
-
-def remove(path: Path) -> None:
-    """Delete `path`, also a folder whose rights the confined code took away."""
-    if not path.is_dir() or path.is_symlink():
-        path.unlink(missing_ok=True)
-        return
-    path.chmod(0o700)
-    for parent, dirs, _ in os.walk(path):  # top-down: each folder is opened up before it is listed
-        for name in dirs:
-            if not os.path.islink(os.path.join(parent, name)):
-                os.chmod(os.path.join(parent, name), 0o700)
-    shutil.rmtree(path)

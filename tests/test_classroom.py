@@ -93,11 +93,11 @@ def test_workers_grade_into_the_gradebook_of_the_moment_and_leave_no_zygote_behi
     url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
     root = course(tmp_path / "course", students, url)
     monkeypatch.setenv("COURSE_DB_URL", url)
-    zygotes = set(Path(tempfile.gettempdir()).glob("runners-*"))
+    zygotes = temporary_folders()
     assert [o.ok for o in classroom.grade(root, NAME, workers=2, progress=False)] == [True]
     assert_graded_as_the_matrix_says(root, students, url)
     assert not (root / "gradebook.db").exists()
-    assert set(Path(tempfile.gettempdir()).glob("runners-*")) == zygotes, "a worker's zygote folder outlived it"
+    assert temporary_folders() == zygotes, "a worker's zygote folder outlived it"
 
 
 def test_report_tells_the_class_scores_and_most_common_bugs(graded_class):
@@ -160,7 +160,7 @@ def grading_in_its_own_session(root: Path) -> subprocess.Popen:
 
 
 def temporary_folders() -> set[Path]:
-    """The kernels' and the audit runners' folders in the system's temporary folder."""
+    """The folders of the kernels' and the audit runners' zygotes in the system's temporary folder."""
     tmp = Path(tempfile.gettempdir())
     return set(tmp.glob("runners-*")) | set(tmp.glob("kernels-*"))
 

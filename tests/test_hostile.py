@@ -1,6 +1,9 @@
 """The grading corpus: hostile and broken submissions through `autograder grade` (real nbgrader, the
-sandbox, two workers), each with its exact grade and message, in one class with a well-behaved one."""
+sandbox, two workers), each with its exact grade and message, in one class with a well-behaved one;
+and a student whose kernel leaves processes and files behind, graded before another by the same
+kernels' zygote."""
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -8,7 +11,7 @@ import nbformat
 import pytest
 
 from autograder import classroom, grading
-from autograder.hostile import HOSTILE, NAME, Forbidden
+from autograder.hostile import HOSTILE, NAME, Forbidden, prepend
 from autograder.mutants import expected_scores, grade_cells, mutants, submission
 
 pytestmark = pytest.mark.grading
@@ -76,3 +79,42 @@ def test_the_kernel_holds_no_check_code(graded):
     shown = outputs(root, "tamper_reads_hidden_tests")
     assert "recorder.py" in shown and f"{NAME}.ipynb" in shown, shown[-2000:]
     assert "': [" not in shown.replace("': []", ""), "a file the kernel could read holds check code"
+
+
+# The sandbox's first process (bwrap's init) started at: the same for two students only if one
+# kernels' zygote, in one sandbox, served both.
+SANDBOX = "print('sandbox started at', open('/proc/1/stat').read().split()[21])\n"
+# Correct, and leaves behind what could reach the next student's kernel: a process that outlives the
+# kernel, a file in /tmp, a file in the zygote's folder (the kernel's cwd is a copy of the notebook's
+# folder, in a session folder of that folder).
+LEAVER = SANDBOX + """import os, time
+from pathlib import Path
+Path("/tmp/planted").write_text("for the next student")
+(Path.cwd().parent.parent / "planted").write_text("for the next student")
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(120)
+    os._exit(0)
+"""
+# Loses the helpers (and their cells) if anything of an earlier student is left. Its sandbox holds
+# bwrap (pid 1), the zygote (2) and this kernel.
+WITNESS = SANDBOX + """import os
+from pathlib import Path
+others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, 2, os.getpid())]
+files = [str(p) for p in (Path("/tmp/planted"), Path.cwd().parent.parent / "planted") if p.exists()]
+assert not others and not files, f"left by an earlier student: processes {others}, files {files}"
+"""
+
+
+def test_nothing_a_kernel_leaves_reaches_the_next_students_kernel(tmp_path):
+    root = grading.scratch_course(tmp_path / "course", [NAME])
+    for student, code in [("a_leaver", LEAVER), ("b_witness", WITNESS)]:  # graded in this order
+        nb = submission(NAME, MATRIX["reference"], root)
+        prepend("learning_helpers", code)(nb, None)
+        grading.submit(root, NAME, student, nb)
+    assert all(o.ok for o in classroom.grade(root, NAME, workers=1, progress=False))
+    scores = grading.scores(root, NAME)
+    assert scores["a_leaver"] == scores["b_witness"] == expected_scores(NAME, MATRIX["reference"])
+    started = {s: re.findall(r"sandbox started at (\d+)", outputs(root, s)) for s in scores}
+    assert started["a_leaver"] == started["b_witness"] and len(started["a_leaver"]) == 1, started
