@@ -94,7 +94,7 @@ class Zygote:
                               cwd=sandbox.AUTOGRADER, writable=[self.tree], stand_ins=stand_ins)
         sandbox.lend([self.tree])
         self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,
-                                        bufsize=0, env={**os.environ, **env})
+                                        bufsize=0, env=sandbox.environment({**os.environ, **env}))
 
     def alive(self) -> bool:
         return self.process.poll() is None

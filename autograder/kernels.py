@@ -47,6 +47,7 @@ def reseed() -> None:
 def run_kernel(request: dict) -> None:
     """In the fork: become the student's kernel, and serve nbgrader until it is shut down."""
     os.setsid()  # as jupyter_client starts a kernel: its interrupt reaches its own process group only
+    zygote.dumpable(True)  # an ordinary process, which reads its own /proc entries
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # the zygote's requests are not the kernel's
     log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(log, 1)

@@ -142,7 +142,7 @@ class ForkedKernelManager(AsyncKernelManager):
         return cmd, kw
 
     async def _async_launch_kernel(self, kernel_cmd, **kw) -> None:
-        env = {**kw.get("env", os.environ), **sandbox.ENV, AUDIT_DIR_ENV: str(self.records)}
+        env = {**sandbox.environment(kw.get("env", os.environ)), AUDIT_DIR_ENV: str(self.records)}
         self.provisioner.process = ForkedKernel(self.zygote, {
             "connection_file": self.connection_file, "cwd": str(self.work), "env": env,
             "log": str(self.student_folder / "kernel.log")})

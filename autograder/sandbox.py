@@ -13,6 +13,7 @@ in a sandbox of its own that has
 - one compute thread for torch, so that parallel graders do not oversubscribe the cores.
 """
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -37,6 +38,15 @@ ENV = {
     # (measured: 2 workers 1.4x faster than serial with torch's threads, 1.8x with one each).
     "OMP_NUM_THREADS": "1",
 }  # set in the sandbox, over the grader's environment
+# Of the grader's environment, sandboxed code sees only these: nothing that could hold a secret (such
+# as COURSE_DB_URL, the gradebook's address with its password).
+PASSED = re.compile(r"PATH|PWD|LANG|LANGUAGE|LC_\w+|TZ|TERM|USER|LOGNAME|PYTHON\w*|JPY_\w+|TQDM_\w+|MPLBACKEND|"
+                    r"NBGRADER_EXECUTION|CUDA_VISIBLE_DEVICES|COURSE_DATASETS_DIR")
+
+
+def environment(env: dict[str, str]) -> dict[str, str]:
+    """What sandboxed code may see of `env`, with the sandbox's own settings."""
+    return {**{name: value for name, value in env.items() if PASSED.fullmatch(name)}, **ENV}
 
 
 class SandboxUnavailable(RuntimeError):

@@ -14,12 +14,18 @@ from pathlib import Path
 from typing import Iterator
 
 
+def dumpable(flag: bool) -> bool:
+    """Set whether this process is dumpable (a fork inherits it): an undumpable one cannot be traced
+    nor its memory read by a process of the same user id, and its /proc files belong to root."""
+    return ctypes.CDLL(None).prctl(4, int(flag), 0, 0, 0) == 0  # PR_SET_DUMPABLE
+
+
 def become() -> None:
-    """Make this process a zygote: the first process of its sandbox, and undumpable."""
+    """Make this process a zygote: the first process of its sandbox, and undumpable, so that no
+    student's process can change what the next student's fork inherits."""
     if (os.getpid(), os.getppid()) != (2, 1):  # kill(-1) in `sweep` must only reach the sandbox's processes
         raise SystemExit("--serve runs only as the first process of a sandbox's own pid namespace")
-    # Not dumpable: a student's process of the same user id can neither trace this one nor read its memory.
-    if ctypes.CDLL(None).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE, 0
+    if not dumpable(False):
         raise SystemExit("could not make the zygote undumpable")
 
 

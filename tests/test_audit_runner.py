@@ -3,9 +3,12 @@ check, records judged in this process. Student code that kills its process or fo
 check's record fails that check and nothing else. At grading, one sandboxed zygote serves student
 after student: nothing a student's code leaves behind reaches the next one."""
 import importlib
+import os
+import re
 
 import pytest
 
+from autograder import sandbox
 from autograder.audit import checks, judged, run_audits
 from autograder.notebooks import namespace
 
@@ -58,6 +61,12 @@ def gradient_flow(model):
     if others or files:
         raise RuntimeError(f"left by an earlier student: processes {others}, files {files}")
     return {n: None if p.grad is None else p.grad.norm().item() for n, p in model.named_parameters()}
+'''
+ENVIRONMENT = '''
+import os
+
+def gradient_flow(model):
+    raise RuntimeError("environment: " + " ".join(sorted(os.environ)))
 '''
 KILLER = '''
 import os, signal
@@ -117,6 +126,13 @@ def test_a_student_who_kills_the_zygote_loses_only_their_own_checks():
     assert all("ended without a result" in message for message in verdicts.values())  # their runner died too
     assert audit_all(namespace(NAME), confine=True) == {name: None for name in PS01_CHECKS}
     assert zygote_pid() != first, "a fresh zygote served the next student"
+
+
+def test_a_check_sees_nothing_of_the_graders_environment_but_what_it_may():
+    shown = audit_all(student(ENVIRONMENT), confine=True)["ps01.gradient_flow"]
+    names = re.search(r"environment: (.*)", shown)[1].split()
+    graders = [n for n in names if n in os.environ]  # not set by torch or the sandbox
+    assert "PATH" in graders and all(sandbox.PASSED.fullmatch(n) or n in sandbox.ENV for n in graders), graders
 
 
 @pytest.mark.parametrize("rec", [["not", "a", "dict"], {"calls": "garbage"}, {}])

@@ -3,14 +3,14 @@ sandbox, two workers), each with its exact grade and message, in one class with 
 and a student whose kernel leaves processes and files behind, graded before another by the same
 kernels' zygote."""
 import json
-import re
+import os
 import socket
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from autograder import classroom, grading
+from autograder import classroom, grading, sandbox
 from autograder.hostile import HOSTILE, NAME, Forbidden, prepend
 from autograder.mutants import expected_scores, grade_cells, mutants, submission
 
@@ -81,13 +81,20 @@ def test_the_kernel_holds_no_check_code(graded):
     assert "': [" not in shown.replace("': []", ""), "a file the kernel could read holds check code"
 
 
-# The sandbox's first process (bwrap's init) started at: the same for two students only if one
-# kernels' zygote, in one sandbox, served both.
-SANDBOX = "print('sandbox started at', open('/proc/1/stat').read().split()[21])\n"
+# A new first cell: what the kernel is, before any cell seeds a generator. The sandbox's first process
+# (bwrap's init) started at the same moment for two students only if one kernels' zygote, in one
+# sandbox, served both; each fork draws its own random numbers, reads its own /proc entries, and
+# sees none of the grader's environment but what it may.
+PROBE = """import json, os, random
+import numpy, torch
+print(json.dumps({'sandbox': open('/proc/1/stat').read().split()[21],
+                  'draws': [random.random(), numpy.random.rand(), torch.rand(1).item()],
+                  'own /proc': len(open('/proc/self/environ', 'rb').read()) > 0, 'environ': sorted(os.environ)}))
+"""
 # Correct, and leaves behind what could reach the next student's kernel: a process that outlives the
 # kernel, a file in /tmp, a file in the zygote's folder (the kernel's cwd is a copy of the notebook's
 # folder, in a session folder of that folder).
-LEAVER = SANDBOX + """import os, time
+LEAVER = """import os, time
 from pathlib import Path
 Path("/tmp/planted").write_text("for the next student")
 (Path.cwd().parent.parent / "planted").write_text("for the next student")
@@ -99,7 +106,7 @@ if os.fork() == 0:
 """
 # Loses the helpers (and their cells) if anything of an earlier student is left. Its sandbox holds
 # bwrap (pid 1), the zygote (2) and this kernel.
-WITNESS = SANDBOX + """import os
+WITNESS = """import os
 from pathlib import Path
 others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, 2, os.getpid())]
 files = [str(p) for p in (Path("/tmp/planted"), Path.cwd().parent.parent / "planted") if p.exists()]
@@ -107,14 +114,27 @@ assert not others and not files, f"left by an earlier student: processes {others
 """
 
 
-def test_nothing_a_kernel_leaves_reaches_the_next_students_kernel(tmp_path):
+def test_each_kernel_is_a_fresh_process_that_finds_nothing_of_the_last_student(tmp_path):
     root = grading.scratch_course(tmp_path / "course", [NAME])
     for student, code in [("a_leaver", LEAVER), ("b_witness", WITNESS)]:  # graded in this order
         nb = submission(NAME, MATRIX["reference"], root)
         prepend("learning_helpers", code)(nb, None)
+        nb.cells.insert(0, nbformat.v4.new_code_cell(PROBE))
         grading.submit(root, NAME, student, nb)
     assert all(o.ok for o in classroom.grade(root, NAME, workers=1, progress=False))
     scores = grading.scores(root, NAME)
     assert scores["a_leaver"] == scores["b_witness"] == expected_scores(NAME, MATRIX["reference"])
-    started = {s: re.findall(r"sandbox started at (\d+)", outputs(root, s)) for s in scores}
-    assert started["a_leaver"] == started["b_witness"] and len(started["a_leaver"]) == 1, started
+    leaver, witness = (json.loads(nbformat.read(root / "autograded" / s / NAME / f"{NAME}.ipynb", as_version=4)
+                                  .cells[0].outputs[0].text) for s in ("a_leaver", "b_witness"))
+    assert leaver["sandbox"] == witness["sandbox"], "one zygote served both"
+    assert all(a != b for a, b in zip(leaver["draws"], witness["draws"])), "random, numpy and torch drawn anew"
+    assert leaver["own /proc"] and witness["own /proc"]
+    assert "NBGRADER_EXECUTION" in witness["environ"]
+    graders = [n for n in leaver["environ"] + witness["environ"] if n in os.environ]  # not set by the kernel
+    assert all(sandbox.PASSED.fullmatch(n) or n in sandbox.ENV for n in graders), graders
+
+
+def test_sandboxed_code_sees_no_secret_of_the_graders_environment():
+    env = sandbox.environment({"PATH": "/usr/bin", "COURSE_DB_URL": "postgresql+psycopg://ta:secret@db/gradebook",
+                               "AWS_SECRET_ACCESS_KEY": "x", "NBGRADER_EXECUTION": "autograde"})
+    assert env == {"PATH": "/usr/bin", "NBGRADER_EXECUTION": "autograde", **sandbox.ENV}
