@@ -22,6 +22,33 @@ AUDITS = ["audit_zero_grad", "audit_step_loss", "audit_every_parameter_learns", 
           "audit_epoch_mean", "audit_fit_history", "audit_convergence", *HELPERS[1:]]
 
 
+# What a student's code can leave for the next student graded by the same zygote: a file in /tmp, a
+# file in the zygote's folder (two levels above the cwd of the kernel and of the audit runner: the
+# session folder of a student lies in it), a process that outlives its parent. Statements of Python.
+LEAVE_BEHIND = """import os, time
+from pathlib import Path
+Path("/tmp/planted").write_text("for the next student")
+(Path.cwd().parent.parent / "planted").write_text("for the next student")
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        time.sleep(120)
+    os._exit(0)
+"""
+# Defines left_behind(mine), which fails if anything of an earlier student is left: a process but the
+# sandbox's first two (bwrap, the zygote) and `mine`, or a file planted as above.
+LEFT_BEHIND = """import os
+from pathlib import Path
+
+
+def left_behind(mine):
+    others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, 2, *mine)]
+    files = [str(p) for p in (Path("/tmp/planted"), Path.cwd().parent.parent / "planted") if p.exists()]
+    if others or files:
+        raise RuntimeError(f"left by an earlier student: processes {others}, files {files}")
+"""
+
+
 @dataclass(frozen=True)
 class Forbidden:
     """What a submission must not reach: the course root, another student's folder, the grader's

@@ -5,11 +5,13 @@ after student: nothing a student's code leaves behind reaches the next one."""
 import importlib
 import os
 import re
+import textwrap
 
 import pytest
 
 from autograder import sandbox
 from autograder.audit import checks, judged, run_audits
+from autograder.hostile import LEAVE_BEHIND, LEFT_BEHIND
 from autograder.notebooks import namespace
 
 pytestmark = pytest.mark.audit
@@ -32,36 +34,13 @@ def loss_decrease(history):
     os._exit(0)  # leaves no record of its own
 '''
 
-# Correct, and leaves behind what could reach the next student served by the same zygote: a process
-# that outlives its check, a file in /tmp, a file in the zygote's folder (the runner's cwd is the
-# student's records folder, in a session folder of that folder).
-LEAVER = '''
-import os, time
-from pathlib import Path
-
-def gradient_flow(model):
-    Path("/tmp/planted").write_text("for the next student")
-    (Path.cwd().parent.parent / "planted").write_text("for the next student")
-    if os.fork() == 0:
-        os.setsid()
-        if os.fork() == 0:
-            time.sleep(120)
-        os._exit(0)
-    return {n: None if p.grad is None else p.grad.norm().item() for n, p in model.named_parameters()}
-'''
-# Correct if nothing of an earlier student is left, else it says what it found. Its sandbox holds
-# bwrap (pid 1), the zygote (2), this student's runner (the parent) and itself.
-WITNESS = '''
-import os
-from pathlib import Path
-
-def gradient_flow(model):
-    others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, 2, os.getppid(), os.getpid())]
-    files = [str(p) for p in (Path("/tmp/planted"), Path.cwd().parent.parent / "planted") if p.exists()]
-    if others or files:
-        raise RuntimeError(f"left by an earlier student: processes {others}, files {files}")
-    return {n: None if p.grad is None else p.grad.norm().item() for n, p in model.named_parameters()}
-'''
+# Correct, and leaves behind what could reach the next student served by the same zygote.
+LEAVER = ("def gradient_flow(model):\n" + textwrap.indent(LEAVE_BEHIND, "    ")
+          + "    return {n: None if p.grad is None else p.grad.norm().item() for n, p in model.named_parameters()}\n")
+# Correct if nothing of an earlier student is left. Its sandbox holds bwrap (pid 1), the zygote (2),
+# this student's runner (the parent) and itself.
+WITNESS = (LEFT_BEHIND + "\n\ndef gradient_flow(model):\n    left_behind((os.getppid(), os.getpid()))\n"
+           + "    return {n: None if p.grad is None else p.grad.norm().item() for n, p in model.named_parameters()}\n")
 ENVIRONMENT = '''
 import os
 

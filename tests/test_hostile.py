@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from autograder import classroom, grading, sandbox
-from autograder.hostile import HOSTILE, NAME, Forbidden, prepend
+from autograder.hostile import HOSTILE, LEAVE_BEHIND, LEFT_BEHIND, NAME, Forbidden, prepend
 from autograder.mutants import expected_scores, grade_cells, mutants, submission
 
 pytestmark = pytest.mark.grading
@@ -91,32 +91,14 @@ print(json.dumps({'sandbox': open('/proc/1/stat').read().split()[21],
                   'draws': [random.random(), numpy.random.rand(), torch.rand(1).item()],
                   'own /proc': len(open('/proc/self/environ', 'rb').read()) > 0, 'environ': sorted(os.environ)}))
 """
-# Correct, and leaves behind what could reach the next student's kernel: a process that outlives the
-# kernel, a file in /tmp, a file in the zygote's folder (the kernel's cwd is a copy of the notebook's
-# folder, in a session folder of that folder).
-LEAVER = """import os, time
-from pathlib import Path
-Path("/tmp/planted").write_text("for the next student")
-(Path.cwd().parent.parent / "planted").write_text("for the next student")
-if os.fork() == 0:
-    os.setsid()
-    if os.fork() == 0:
-        time.sleep(120)
-    os._exit(0)
-"""
-# Loses the helpers (and their cells) if anything of an earlier student is left. Its sandbox holds
-# bwrap (pid 1), the zygote (2) and this kernel.
-WITNESS = """import os
-from pathlib import Path
-others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, 2, os.getpid())]
-files = [str(p) for p in (Path("/tmp/planted"), Path.cwd().parent.parent / "planted") if p.exists()]
-assert not others and not files, f"left by an earlier student: processes {others}, files {files}"
-"""
+# The witness loses the helpers (and their cells) if anything of an earlier student is left. Its
+# sandbox holds bwrap (pid 1), the zygote (2) and this kernel.
+WITNESS = LEFT_BEHIND + "\n\nleft_behind((os.getpid(),))\n"
 
 
 def test_each_kernel_is_a_fresh_process_that_finds_nothing_of_the_last_student(tmp_path):
     root = grading.scratch_course(tmp_path / "course", [NAME])
-    for student, code in [("a_leaver", LEAVER), ("b_witness", WITNESS)]:  # graded in this order
+    for student, code in [("a_leaver", LEAVE_BEHIND), ("b_witness", WITNESS)]:  # graded in this order
         nb = submission(NAME, MATRIX["reference"], root)
         prepend("learning_helpers", code)(nb, None)
         nb.cells.insert(0, nbformat.v4.new_code_cell(PROBE))
