@@ -561,7 +561,7 @@ class Sorter(nn.Module):
         return self.head(self.block(self.embed(tokens) + self.position)).transpose(1, 2)
 
 
-MILESTONE_BAR, MILESTONE_EPOCHS, MILESTONE_LR = 0.95, 6, 5e-3
+MILESTONE_BAR, MILESTONE_EPOCHS, MILESTONE_LR, MILESTONE_BATCH = 0.95, 6, 2e-2, 64
 SORT_TRAIN, SORT_TEST, SORT_LENGTH, SORT_VOCAB = 2000, 500, 6, 10
 
 
@@ -576,7 +576,7 @@ def milestone_case(seed: int) -> tuple[Sorter, torch.Tensor, torch.Tensor]:
 
 def collect_milestone(fns: dict, seed: int) -> dict:
     model, x, y = milestone_case(seed)
-    train = DataLoader(TensorDataset(x[:SORT_TRAIN], y[:SORT_TRAIN]), batch_size=32, shuffle=True,
+    train = DataLoader(TensorDataset(x[:SORT_TRAIN], y[:SORT_TRAIN]), batch_size=MILESTONE_BATCH, shuffle=True,
                        generator=torch.Generator().manual_seed(seed))
     opt = torch.optim.AdamW(model.parameters(), lr=MILESTONE_LR)
     steps = MILESTONE_EPOCHS * math.ceil(len(train) / 2)
