@@ -155,8 +155,11 @@ HOSTILE = [
             prepend("learning_helpers", "import os\nos._exit(1)\n"),
             fails={"test_learning_helpers": "the kernel died", "test_xor_milestone": "the kernel died",
                    **{c: "Nothing was recorded" for c in HELPERS[1:]}}),
+    # Its kernel dies with the sandbox once the zygote has exited, moments later (later on a loaded
+    # machine, where the kernel could run a few more cells): it waits, so that its grade does not
+    # depend on the machine's load.
     Hostile("kills_its_sandbox", "signals every process it can reach: the kernels' zygote, and the kernel with it",
-            prepend("learning_helpers", "import os, signal\nos.kill(-1, signal.SIGKILL)\n"),
+            prepend("learning_helpers", "import os, signal, time\nos.kill(-1, signal.SIGKILL)\ntime.sleep(60)\n"),
             fails={"test_learning_helpers": "the kernel died", "test_xor_milestone": "the kernel died",
                    **{c: "Nothing was recorded" for c in HELPERS[1:]}}),
     Hostile("test_cells_deleted", "the visible test cells deleted: nbgrader puts them back and runs them",
