@@ -24,7 +24,9 @@ import time
 from autograder import zygote
 
 INLINE = "module://matplotlib_inline.backend_inline"
-PRELOAD = ["numpy", "torch", "matplotlib.pyplot", "ipywidgets", "IPython.display", "ipykernel.kernelapp"]
+# ipykernel.ipkernel and .debugger: the kernel app imports them as it starts (debugpy alone ~0.2 s).
+PRELOAD = ["numpy", "torch", "matplotlib.pyplot", "ipywidgets", "IPython.display", "ipykernel.kernelapp",
+           "ipykernel.ipkernel", "ipykernel.debugger"]
 # Modules that, imported inside a kernel, set themselves up for it (pyplot's inline figures, the
 # widgets' comm targets): imported here before any kernel exists, they are set up in each fork once
 # its kernel is. tqdm.auto picks text or widget bars when it is imported: never preloaded.
@@ -86,6 +88,9 @@ def fork_kernel(request: dict) -> int:
 def serve() -> None:
     zygote.become()
     os.environ.setdefault("MPLBACKEND", INLINE)  # as ipykernel does before a notebook imports matplotlib
+    # debugpy's import warns on stderr that Python's frozen modules may hide breakpoints: no kernel here
+    # is debugged (a kernelspec runs Python with -Xfrozen_modules=off for that)
+    os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     for module in PRELOAD:
         importlib.import_module(module)
     zygote.warm_up()

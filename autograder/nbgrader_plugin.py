@@ -19,13 +19,14 @@ import time
 from pathlib import Path
 from queue import Empty
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 from nbclient.util import run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute, OverwriteCells
 from nbgrader.utils import is_grade
-from traitlets import Bool, Enum
+from traitlets import Bool, Enum, Type
 
 from autograder import sandbox
 from autograder.audit import AUDIT_DIR_ENV, Runner, zygote
@@ -67,6 +68,33 @@ def poll_in_slices(channel, every: float = 0.5) -> None:
                     raise
 
     channel.get_msg = sliced
+
+
+class ReadyKernelClient(AsyncKernelClient):
+    """jupyter_client's client, ready as soon as its kernel has answered on the shell and IOPub
+    channels. jupyter_client's own then drains IOPub until it has been silent for 0.2 s, idle time
+    on every student, for messages nbclient would skip anyway (it reads only its requests' replies)."""
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            try:
+                reply = await self.shell_channel.get_msg(timeout=1)
+            except Empty:
+                reply = None
+            if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                try:  # a message on IOPub: subscribed, so no output of the first cell is lost
+                    await self.iopub_channel.get_msg(timeout=0.2)
+                except Empty:
+                    pass
+                else:
+                    self._handle_kernel_info_reply(reply)
+                    return
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:.0f} seconds")
 
 
 class ForkedKernel:
@@ -117,6 +145,8 @@ class ForkedKernelManager(AsyncKernelManager):
     package is a stand-in that only records, into the session's records folder, from which
     `take_records` hands the grader each record, never through a link. When the kernel is done, every
     process the student left is killed and the session swept before the next student's kernel."""
+
+    client_factory = Type(ReadyKernelClient, klass=AsyncKernelClient)
 
     async def _async_pre_start_kernel(self, **kw):
         self.zygote = zygote("autograder.kernels")
