@@ -609,6 +609,7 @@ plt.show()
 # (PS01's questions): did the loss fall, does a gradient reach every parameter, did every parameter
 # move, and how well does the model do on data it never trained on. The function below answers them
 # for a trained Trainer, probing gradients on a copy of the model so that the model stays untouched.
+# A hidden audit after it holds your Trainer to Milestone 3's bar on a sorting task you have not seen.
 
 # %% nbgrader={"grade_id": "verification", "locked": true}
 def learning_report(trainer, before, batch, test_loader):
@@ -626,6 +627,14 @@ def learning_report(trainer, before, batch, test_loader):
 def snapshot(model):
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
+
+# %% nbgrader={"grade": true, "grade_id": "audit_milestone", "points": 2}
+# Hidden audit (2 points): Milestone 3's bar on a problem you have not seen: your Trainer trains a
+# hidden Transformer on a hidden sorting task to 95% token accuracy.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps07.milestone")
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ### Milestone 1: an MLP on the digits, at least 95% test accuracy
@@ -752,14 +761,6 @@ assert 0.95 <= transformer_report["test accuracy"] <= 1.0, (
     f"accuracy above 100% divides by the number of sequences instead of labels)")
 print(f"Milestone 3 reached: {transformer_report['test accuracy']:.1%} of the tokens sorted, "
       f"a gradient for all {total} parameters")
-
-# %% nbgrader={"grade": true, "grade_id": "audit_milestone", "points": 2}
-# Hidden audit (2 points): your Trainer trains a hidden Transformer on a hidden sorting task to the
-# milestone's bar, 95% token accuracy.
-### BEGIN HIDDEN TESTS
-from autograder import audit
-audit("ps07.milestone")
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## Before you submit

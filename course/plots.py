@@ -1,9 +1,12 @@
 """Figures the lessons draw: loss curves, a Trainer's history (also live, while it trains), decision
 boundaries, learning-verification tables, and interactive explorers of LR schedules and of clipping."""
 import copy
+import math
+import time
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+from IPython import get_ipython
 from IPython.display import display
 from matplotlib.ticker import MaxNLocator
 import torch
@@ -110,16 +113,39 @@ def plot_history(history: dict[str, list[float]], title: str = ""):
 
 class LiveHistory:
     """A Trainer callback (`callbacks=[LiveHistory("title")]`): after every epoch it redraws the
-    Trainer's history as `plot_history` does, in place, so one figure grows while `fit` runs."""
+    Trainer's history as `plot_history` does, in place, so one figure grows while `fit` runs. Like a
+    progress bar it redraws at most every `every` seconds (a frame costs ~0.1 s, more than an epoch of
+    a small model): an epoch that ends sooner is drawn by a later one, or when the cell ends."""
 
-    def __init__(self, title: str = ""):
-        self.title = title
+    def __init__(self, title: str = "", every: float = 0.5):
+        self.title, self.every = title, every
         self.handle = None
+        self.drawn = -math.inf  # time.monotonic() of the last frame
+        self.behind = None  # the trainer whose last epoch is not drawn yet
+        self.hooked = False  # catch_up waits for the end of the cell
 
     def __call__(self, trainer) -> None:
+        shell = get_ipython()
+        if shell is None or time.monotonic() - self.drawn >= self.every:
+            self.draw(trainer)
+            return
+        if not self.hooked:
+            shell.events.register("post_run_cell", self.catch_up)
+            self.hooked = True
+        self.behind = trainer
+
+    def catch_up(self, result=None) -> None:
+        get_ipython().events.unregister("post_run_cell", self.catch_up)
+        self.hooked = False
+        if self.behind is not None:
+            self.draw(self.behind)
+
+    def draw(self, trainer) -> None:
+        self.behind = None
         figure = plot_history(trainer.history, self.title)[0].figure
         if self.handle is None:
             self.handle = display(figure, display_id=True)
         else:
             self.handle.update(figure)
         plt.close(figure)  # drawn above; the inline backend must not show it again when the cell ends
+        self.drawn = time.monotonic()
