@@ -5,7 +5,8 @@ its first optimizer step; a fork starts with all of it loaded.
 
 `python -m autograder.kernels --serve`, in a sandbox of its own (`audit.Zygote`), answers requests on
 stdin, one student at a time:
-- `start JSON` (`connection_file`, `cwd`, `env`, `log`): fork a kernel; answered `started`;
+- `start JSON` (`connection_file`, `cwd`, `env`, `log`): fork a kernel; answered `started` once it
+  listens on its sockets (or has died);
 - `signal N`: send signal N to the kernel's process group;
 - an empty line: the student is done: the kernel and every other process of the sandbox are killed,
   /tmp is emptied, and `done` is answered.
@@ -46,8 +47,9 @@ def reseed() -> None:
     torch.seed()
 
 
-def run_kernel(request: dict) -> None:
-    """In the fork: become the student's kernel, and serve nbgrader until it is shut down."""
+def run_kernel(request: dict, ready: int) -> None:
+    """In the fork: become the student's kernel, and serve nbgrader until it is shut down; a byte on
+    `ready` once it listens on its sockets."""
     os.setsid()  # as jupyter_client starts a kernel: its interrupt reaches its own process group only
     zygote.dumpable(True)  # an ordinary process, which reads its own /proc entries
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # the zygote's requests are not the kernel's
@@ -68,20 +70,29 @@ def run_kernel(request: dict) -> None:
     for module, set_up in SET_UP_IN_KERNEL.items():
         if module in sys.modules:
             getattr(sys.modules[module], set_up)()
+    os.write(ready, b".")
+    os.close(ready)
     app.start()
 
 
 def fork_kernel(request: dict) -> int:
+    """Fork the student's kernel; return once it listens (or has died). nbgrader's client connects as
+    soon as it hears `started`: to a socket not there yet, ZeroMQ tries again only 0.1 s later."""
+    ready_r, ready_w = os.pipe()
     sys.stdout.flush()
     pid = os.fork()
     if pid == 0:
+        os.close(ready_r)
         code = 1
         try:
-            run_kernel(request)
+            run_kernel(request, ready_w)
             code = 0
         finally:
             sys.stdout.flush()
             os._exit(code)
+    os.close(ready_w)
+    os.read(ready_r, 1)  # nothing, at its end, if the kernel died first
+    os.close(ready_r)
     return pid
 
 
