@@ -1,6 +1,8 @@
 """nbgrader configuration of the course; the repo root is the course root."""
 import os
 
+from course.validation import configure
+
 c = get_config()  # noqa: F821 (nbgrader provides it)
 
 c.CourseDirectory.course_id = "training-loops"
@@ -12,8 +14,9 @@ c.CourseDirectory.db_url = os.environ.get(
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
                             "checkpoints", "*.pt", "*.ckpt", ".hypothesis"]
 
-# Each cell gets two minutes; a cell that never ends is interrupted and scores zero.
-c.Execute.timeout = 120
+# Each cell gets two minutes (a cell that never ends is interrupted and scores zero), and a cell's
+# score depends only on whether it raised, not on what it wrote to stderr: the same as at Validate.
+configure(c)
 # A graded cell deleted from a submission (or whose id was changed) is put back, so it is graded
 # (a test cell runs, and fails if the code is missing) instead of waiting for manual grading.
 c.OverwriteCells.add_missing_cells = True
@@ -27,15 +30,9 @@ c.Autograde.sanitize_preprocessors = [
 # Hidden audit cells are judged by the grader, outside the student's kernel (autograder.nbgrader_plugin).
 c.Autograde.autograde_preprocessors = [
     "autograder.nbgrader_plugin.AuditedExecute",
-    "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-# nbgrader scores a test cell 0 for any stderr output; correct code must not lose points for what it
-# writes there on the side. Each stderr chunk that holds one of these is dropped: a Python warning,
-# a plain tqdm bar ("| 5/10 [00:01" or "10it [00:01"), or nothing but the bar's \r and \n.
-c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = r"(?m)^.*:\d+: \w*Warning: |\| *\d+/\d+ \[\d\d:\d\d|\d+it \[\d\d:\d\d|\A\s*\Z"

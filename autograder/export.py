@@ -2,7 +2,8 @@
 
 Usage: python -m autograder.export DEST [--repo OWNER/NAME]   (or `make student-export DEST=...`)
 Writes DEST with release/, course/, datasets/, environment.yml (what Binder builds), a pyproject
-that installs only the `course` package, and a README whose Binder links open each assignment in
+that installs only the `course` package, an nbgrader_config.py that makes Validate run each cell as
+the grader does (its timeout, stderr never an error: `course.validation`), and a README whose Binder links open each assignment in
 JupyterLab. Refuses (and writes nothing) if the result would hold anything from `autograder.leaks`.
 """
 import argparse
@@ -31,6 +32,12 @@ dependencies = ["torch==2.13.0", "numpy", "matplotlib", "ipywidgets", "tqdm"]
 [tool.setuptools]
 packages = ["course"]
 """
+NBGRADER_CONFIG = '''"""nbgrader's Validate runs each cell as the autograder will: the same timeout, and a cell's result
+depends only on whether it raised (what it writes to stderr never fails it)."""
+from course.validation import configure
+
+configure(get_config())  # noqa: F821 (nbgrader provides it)
+'''
 
 
 def title(name: str) -> str:
@@ -89,6 +96,7 @@ def export(dest: Path, repo: str) -> None:
             shutil.copytree(ROOT / folder, out / folder, ignore=ignore)
         shutil.copy(ROOT / "environment.yml", out)
         (out / "pyproject.toml").write_text(PYPROJECT)
+        (out / "nbgrader_config.py").write_text(NBGRADER_CONFIG)
         (out / "README.md").write_text(readme(repo))
         found = leaks(out)
         if found:

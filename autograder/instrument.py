@@ -83,18 +83,27 @@ def grads(named) -> dict[str, torch.Tensor | None]:
 
 
 def describe(value, depth: int = 0) -> dict:
-    """Plain-data description of a value a student returned: its exact type, and its number(s);
-    containers two levels deep (a dict of lists of floats)."""
+    """Plain-data description of a value a student returned: its type as isinstance sees it (a subclass
+    of float, int, bool, dict, list or tuple by its base's name: numpy.float64 is a float, an
+    OrderedDict a dict; anything else, a tensor included, by its own), its class, and its number(s);
+    containers two levels deep (a dict of lists of floats). Numbers are read as their base type stores
+    them, so a subclass's overridden methods change nothing."""
     kind = type(value)
-    d = {"type": kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"}
-    if kind in (float, int, bool):
-        d["value"] = float(value)
+    cls = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    base = next((b for b in (bool, int, float, dict, list, tuple) if isinstance(value, b)), None)
+    d = {"type": cls if base is None else base.__name__, "class": cls}
+    if base is bool:
+        d["value"] = float(bool.__bool__(value))
+    elif base is int:
+        d["value"] = float(int.__int__(value))
+    elif base is float:
+        d["value"] = float.__float__(value)
     elif isinstance(value, torch.Tensor):
         d["value"] = float(value.detach().float().reshape(-1)[0]) if value.numel() else None
         d["grad_fn"] = value.grad_fn is not None
         d["shape"] = list(value.shape)
-    elif kind in (list, tuple) and depth < 2:
-        d["items"] = [describe(v, 1) for v in list(value)[:1000]]
-    elif kind is dict and depth < 2:
-        d["items"] = {str(k): describe(v, 1) for k, v in list(value.items())[:1000]}
+    elif base in (list, tuple) and depth < 2:
+        d["items"] = [describe(v, 1) for v in list(base.__iter__(value))[:1000]]
+    elif base is dict and depth < 2:
+        d["items"] = {str(k): describe(v, 1) for k, v in list(dict.items(value))[:1000]}
     return d

@@ -52,7 +52,7 @@ def lab(tmp_path_factory):
                                "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
                                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
                                f"--LabApp.user_settings_dir={settings}"],
-                              stdout=log, stderr=subprocess.STDOUT)
+                              cwd=root, stdout=log, stderr=subprocess.STDOUT)  # Binder's: the repo's root
     try:
         deadline = time.monotonic() + 60
         while True:

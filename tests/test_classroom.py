@@ -144,11 +144,13 @@ def test_a_new_gradebook_is_made_by_a_command_started_without_its_environment(tm
     assert db.exists()
 
 
-def grading_in_its_own_session(root: Path) -> subprocess.Popen:
+def grading_in_its_own_session(root: Path, tmp: Path) -> subprocess.Popen:
     """`autograder grade` of the class at `root` on 2 workers, in a session of its own (a terminal's
-    Ctrl-C reaches a command's whole process group), returned once its progress bar shows 2 graded."""
+    Ctrl-C reaches a command's whole process group), with `tmp` as its temporary folder, returned once
+    its progress bar shows 2 graded."""
     command = subprocess.Popen([sys.executable, "-m", "autograder", "grade", NAME, "--workers", "2"], cwd=root,
-                               start_new_session=True, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "TMPDIR": str(tmp)}, start_new_session=True,
+                               stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     err = ""
     while "| 2/8 [" not in err:  # two students graded, the next two on the way
@@ -159,17 +161,17 @@ def grading_in_its_own_session(root: Path) -> subprocess.Popen:
     return command
 
 
-def temporary_folders() -> set[Path]:
-    """The folders of the kernels' and the audit runners' zygotes in the system's temporary folder."""
-    tmp = Path(tempfile.gettempdir())
-    return set(tmp.glob("runners-*")) | set(tmp.glob("kernels-*"))
+def temporary_folders(tmp: Path) -> set[Path]:
+    """What a grading command left in its temporary folder `tmp` (a folder of the test's own, so that
+    other grading on the machine cannot change it)."""
+    return set(tmp.iterdir())
 
 
 @pytest.mark.parametrize("how", ["Ctrl-C", "SIGTERM"])
 def test_a_stopped_class_stops_at_once_and_the_same_command_grades_the_rest(tmp_path, how):
-    root = course(tmp_path / "course", CLASS)
-    before = temporary_folders()
-    command = grading_in_its_own_session(root)
+    root, tmp = course(tmp_path / "course", CLASS), tmp_path / "tmp"
+    tmp.mkdir()
+    command = grading_in_its_own_session(root, tmp)
     if how == "Ctrl-C":
         os.killpg(command.pid, signal.SIGINT)
     else:  # `kill PID`: the command alone, whose workers must not grade on
@@ -187,7 +189,7 @@ def test_a_stopped_class_stops_at_once_and_the_same_command_grades_the_rest(tmp_
     while subprocess.run(["pgrep", "-g", str(command.pid)], capture_output=True).returncode == 0:
         assert time.monotonic() < deadline, "a process of the command outlived it"
         time.sleep(0.2)
-    assert temporary_folders() <= before, f"left behind: {temporary_folders() - before}"
+    assert not temporary_folders(tmp), f"left behind: {temporary_folders(tmp)}"
     assert main(["--root", str(root), "grade", NAME, "--workers", "2"]) == 0
     assert_graded_as_the_matrix_says(root, CLASS)
 
@@ -195,12 +197,12 @@ def test_a_stopped_class_stops_at_once_and_the_same_command_grades_the_rest(tmp_
 def test_a_class_killed_halfway_is_graded_again_where_it_was_cut(tmp_path):
     """SIGKILL, the kernel's out-of-memory killer, a lost machine: nbgrader leaves the students it was
     grading half done, and would skip them from then on with the scores of cells never run."""
-    root = course(tmp_path / "course", CLASS)
-    before = temporary_folders()
-    command = grading_in_its_own_session(root)
+    root, tmp = course(tmp_path / "course", CLASS), tmp_path / "tmp"
+    tmp.mkdir()
+    command = grading_in_its_own_session(root, tmp)
     os.killpg(command.pid, signal.SIGKILL)
     command.communicate(timeout=60)
-    for folder in temporary_folders() - before:  # what the killed workers could not remove
+    for folder in temporary_folders(tmp):  # what the killed workers could not remove
         sandbox.remove(folder)
     assert main(["--root", str(root), "grade", NAME, "--workers", "2"]) == 0
     assert_graded_as_the_matrix_says(root, CLASS)

@@ -29,7 +29,7 @@ def export(tmp_path_factory):
 
 def test_export_holds_the_student_world_and_nothing_else(export):
     assert sorted(p.name for p in export.iterdir()) == [
-        "README.md", "course", "datasets", "environment.yml", "pyproject.toml", "release"]
+        "README.md", "course", "datasets", "environment.yml", "nbgrader_config.py", "pyproject.toml", "release"]
     assert sorted(p.name for p in (export / "release").iterdir()) == assignments()
     assert not leaks(export)
     text = "\n".join(p.read_text(errors="replace") for p in export.rglob("*") if p.is_file())
