@@ -64,10 +64,18 @@ for call in range(3):
 # The gradient is `[2, 4]` every time, but `.grad` grows: `[2, 4]`, `[4, 8]`, `[6, 12]`. A training
 # step that forgets `zero_grad` applies the *sum of all past gradients*.
 #
-# **Task 1.** Write `train_step(model, loss_fn, optimizer, xb, yb) -> float`. It performs one
-# update and returns the batch's loss **as a Python float** (`loss.item()`), the loss computed
-# *before* the update. Returning the tensor itself would keep the whole autograd graph of the batch
-# alive in whatever list the caller stores it in.
+# **Task 1.** Write `train_step(model, loss_fn, optimizer, xb, yb) -> float`, one update on one batch:
+#
+# - **R1.1** the update applies this batch's gradient only: the gradients earlier steps left in
+#   `.grad` are cleared (`optimizer.zero_grad()`) before `loss.backward()` adds this batch's.
+# - **R1.2** the loss is computed by the `loss_fn` passed in, on `model(xb)` and `yb`.
+# - **R1.3** `loss.backward()` runs exactly once per call.
+# - **R1.4** `optimizer.step()` runs exactly once per call.
+# - **R1.5** `optimizer.step()` runs after `loss.backward()`.
+# - **R1.6** returns the batch's loss as a Python `float` (`loss.item()`), not a tensor.
+# - **R1.7** the returned loss is the one computed *before* the update.
+# - **R1.8** no loss tensor outlives the call: returning or storing the tensor itself would keep
+#   the whole autograd graph of the batch alive in whatever list holds it.
 
 # %% nbgrader={"grade_id": "train_step", "solution": true}
 def train_step(model, loss_fn, optimizer, xb, yb):
@@ -82,24 +90,57 @@ def train_step(model, loss_fn, optimizer, xb, yb):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_step", "points": 2}
-# Visible test: a linear model on one fixed batch.
+# Visible test: a linear model, plain SGD (lr 0.1), two fixed batches. With plain SGD a step moves
+# every parameter by exactly -lr * (the gradient in .grad at step time), so the test can tell which
+# gradient your step applied.
 torch.manual_seed(1)
 _model = nn.Linear(3, 2)
 _opt = torch.optim.SGD(_model.parameters(), lr=0.1)
 _xb, _yb = torch.randn(8, 3), torch.randint(0, 2, (8,))
+_x2, _y2 = torch.randn(8, 3), torch.randint(0, 2, (8,))
+
+
+def _batch_grads(x, y):
+    """The gradient of the batch's loss at the current weights (nothing written into .grad)."""
+    return torch.autograd.grad(nn.functional.cross_entropy(_model(x), y), list(_model.parameters()))
+
+
 _before = nn.functional.cross_entropy(_model(_xb), _yb).item()
+_g1 = _batch_grads(_xb, _yb)
 _w0 = _model.weight.detach().clone()
 _loss = train_step(_model, nn.CrossEntropyLoss(), _opt, _xb, _yb)
-assert type(_loss) is float, f"train_step must return a Python float (use loss.item()), got {type(_loss).__name__}"
+assert isinstance(_loss, float), f"train_step must return a Python float (use loss.item()), got {type(_loss).__name__}"
 assert abs(_loss - _before) < 1e-5, f"train_step returned {_loss:.5f}, but the loss before the update was {_before:.5f}"
 assert not torch.equal(_w0, _model.weight), "the weights did not change: did you call optimizer.step()?"
+# The second step, on another batch, must apply that batch's gradient and nothing else.
+_p1 = [p.detach().clone() for p in _model.parameters()]
+_g2 = _batch_grads(_x2, _y2)
+train_step(_model, nn.CrossEntropyLoss(), _opt, _x2, _y2)
+_applied = [(a - p.detach()) / 0.1 for a, p in zip(_p1, _model.parameters())]
+
+
+def _same(grads, other):
+    return all((a - b).abs().max() < 1e-4 for a, b in zip(grads, other))
+
+
+assert not _same(_applied, [a + b for a, b in zip(_g1, _g2)]), (
+    "the 2nd call of train_step applied the 1st batch's gradient plus the 2nd's: backward() ADDS into .grad, "
+    "so gradients added up across steps (see the demo above). Clear .grad with optimizer.zero_grad() "
+    "before loss.backward(); print p.grad after each step to watch it grow.")
+assert not _same(_applied, [2 * g for g in _g2]), (
+    "the 2nd call of train_step moved the weights by twice lr * (that batch's gradient): the gradient was applied "
+    "twice in one call. Call loss.backward() once and optimizer.step() once per train_step.")
+assert _same(_applied, _g2), (
+    "the 2nd call of train_step moved the weights by something other than lr * (that batch's gradient). "
+    "Compute the loss of (xb, yb) with loss_fn, call backward() once, then optimizer.step().")
 _losses = [train_step(_model, nn.CrossEntropyLoss(), _opt, _xb, _yb) for _ in range(20)]
 assert _losses[-1] < _losses[0], f"20 steps on the same batch should lower its loss: {_losses[0]:.3f} -> {_losses[-1]:.3f}"
 print("train_step looks right. Loss on the fixed batch:", " ".join(f"{l:.3f}" for l in _losses[::4]))
 
 # %% nbgrader={"grade": true, "grade_id": "audit_zero_grad", "points": 3}
-# Hidden audit (3 points): after each call, every parameter's .grad must be exactly the gradient of
-# that call's batch: nothing left over from earlier steps, nothing erased, nothing counted twice.
+# Hidden audit (3 points): at each optimizer.step(), every parameter's .grad must be exactly the
+# gradient of that call's batch: nothing left over from earlier steps, nothing erased, nothing
+# counted twice.
 ### BEGIN HIDDEN TESTS
 from autograder import audit
 audit("ps01.zero_grad")
@@ -137,8 +178,14 @@ audit("ps01.every_parameter_learns")
 # | 4 | 2 | 1.50 | 3.0 |
 # | | **50** | mean of batches: 0.675 | **per sample: 22.2 / 50 = 0.444** |
 #
-# **Task 2.** Write `train_epoch(model, loader, loss_fn, optimizer) -> float` returning the
-# sample-weighted mean of the batch losses, as a float. Use your `train_step`.
+# **Task 2.** Write `train_epoch(model, loader, loss_fn, optimizer) -> float`, one pass over the
+# loader (you may call your `train_step` for each batch):
+#
+# - **R2.1** every batch the loader yields is trained on exactly once, with one optimizer step
+#   each, the short last batch included.
+# - **R2.2** returns the sample-weighted mean of the batch losses: each batch's loss times its
+#   size, summed, divided by the number of samples.
+# - **R2.3** returns a Python `float`.
 
 # %% nbgrader={"grade_id": "train_epoch", "solution": true}
 def train_epoch(model, loader, loss_fn, optimizer):
@@ -153,13 +200,39 @@ def train_epoch(model, loader, loss_fn, optimizer):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_epoch", "points": 2}
-# Visible test: 4 equal batches of easy blobs.
-_x, _y = make_blobs(n=64, n_classes=2, seed=1)
+# Visible test: 50 easy blobs in batches of 16, 16, 16 and a short last batch of 2. The loss
+# function records each batch's loss and size, so the test can recompute the epoch's loss.
+_x, _y = make_blobs(n=50, n_classes=2, seed=1)
 torch.manual_seed(2)
 _model = nn.Linear(2, 2)
 _opt = torch.optim.SGD(_model.parameters(), lr=0.1)
-_epochs = [train_epoch(_model, make_loader(_x, _y, batch_size=16), nn.CrossEntropyLoss(), _opt) for _ in range(5)]
-assert all(type(l) is float for l in _epochs), f"train_epoch must return a float, got {type(_epochs[0]).__name__}"
+_seen = []  # (batch loss, batch size) of every call of the loss function
+
+
+class _RecordedLoss(nn.CrossEntropyLoss):
+    def forward(self, pred, target):
+        value = super().forward(pred, target)
+        _seen.append((value.item(), len(target)))
+        return value
+
+
+_epochs = []
+for _ in range(5):
+    _seen.clear()
+    _epochs.append(train_epoch(_model, make_loader(_x, _y, batch_size=16), _RecordedLoss(), _opt))
+    _sizes = [size for _, size in _seen]
+    assert _sizes == [16, 16, 16, 2], (
+        f"train_epoch computed the loss on batches of sizes {_sizes}, but the loader yields 16, 16, 16 and 2: "
+        f"train on every batch of the loader once, the short last one included")
+    assert isinstance(_epochs[-1], float), f"train_epoch must return a float, got {type(_epochs[-1]).__name__}"
+    _weighted = sum(l * size for l, size in _seen) / 50
+    _plain = sum(l for l, _ in _seen) / 4
+    assert abs(_epochs[-1] - _plain) > 1e-6, (
+        f"train_epoch returned {_epochs[-1]:.5f}, the plain average of the 4 batch losses, which gives the "
+        f"last batch's 2 samples as much weight as 16 others. The epoch's loss per sample is {_weighted:.5f}: "
+        f"weight each batch's loss by its size (see the table above)")
+    assert abs(_epochs[-1] - _weighted) < 1e-5, (
+        f"train_epoch returned {_epochs[-1]:.5f}; the sample-weighted mean of its batch losses is {_weighted:.5f}")
 assert _epochs[-1] < _epochs[0], f"five epochs on easy data should lower the loss: {_epochs}"
 print("train_epoch looks right. Epoch losses:", " ".join(f"{l:.3f}" for l in _epochs))
 
@@ -184,8 +257,12 @@ audit("ps01.epoch_mean")
 # something goes wrong. A healthy curve falls quickly, then flattens; a flat line means nothing
 # learns; a curve that climbs or turns into `nan` means the step is too large.
 #
-# **Task 3.** Write `fit(model, loader, loss_fn, optimizer, epochs) -> list[float]`, returning one
-# loss per epoch (the value `train_epoch` returned), in order.
+# **Task 3.** Write `fit(model, loader, loss_fn, optimizer, epochs) -> list[float]`:
+#
+# - **R3.1** trains for exactly `epochs` passes over the loader.
+# - **R3.2** returns a `list`.
+# - **R3.3** entry `e` of that list is the loss `train_epoch` returned for epoch `e`: one entry per
+#   epoch, in order.
 
 # %% nbgrader={"grade_id": "fit", "solution": true}
 def fit(model, loader, loss_fn, optimizer, epochs):
@@ -203,7 +280,7 @@ _history = fit(_model, make_loader(_x, _y, batch_size=16), nn.CrossEntropyLoss()
                torch.optim.SGD(_model.parameters(), lr=0.1), epochs=6)
 assert isinstance(_history, list), f"fit must return a list of per-epoch losses, got {type(_history).__name__}"
 assert len(_history) == 6, f"fit ran 6 epochs, so the history needs 6 entries, not {len(_history)}"
-assert all(type(l) is float for l in _history), "every entry of the history must be a float"
+assert all(isinstance(l, float) for l in _history), "every entry of the history must be a float"
 assert _history[-1] < _history[0], f"the loss should fall over 6 epochs: {_history}"
 plot_losses({"linear model on blobs": _history}, title="Your first loss curve");
 
@@ -236,10 +313,18 @@ audit("ps01.convergence")
 #
 # The L2 norm of a tensor `g` is `sqrt(sum(g**2))`, `g.norm()` in PyTorch.
 #
-# **Task 4.** Write the three functions. `gradient_flow` has a key for every name in
-# `model.named_parameters()`; `before` and `after` are dicts from names to tensors (for example
-# `{n: p.detach().clone() for n, p in model.named_parameters()}`), and `weight_change` returns the
-# same keys. All numbers are Python floats.
+# **Task 4.** Write the three functions. `before` and `after` are dicts from names to tensors (for
+# example `{n: p.detach().clone() for n, p in model.named_parameters()}`).
+#
+# - **R4.1** `gradient_flow(model)` returns a dict with a key for every name in
+#   `model.named_parameters()`, frozen and unused parameters included.
+# - **R4.2** its value for a parameter is the L2 norm of that parameter's `.grad`.
+# - **R4.3** its value is `None` exactly where `p.grad is None` (a gradient of zeros has norm `0.0`).
+# - **R4.4** `weight_change(before, after)` returns a dict with the same keys as `before`.
+# - **R4.5** its value for a name is the L2 norm of `after[name] - before[name]`.
+# - **R4.6** `loss_decrease(history)` returns `(first - last) / first` of the history.
+# - **R4.7** that fraction is negative when the loss went up.
+# - **R4.8** every number the three functions return is a Python `float`.
 
 # %% nbgrader={"grade_id": "learning_helpers", "solution": true}
 def gradient_flow(model):
@@ -273,9 +358,10 @@ _m(torch.tensor([[3.0, 4.0]])).sum().backward()  # d out / d weight = [3, 4], d 
 _flow = gradient_flow(_m)
 assert set(_flow) == {"weight", "bias"}, f"gradient_flow needs one key per parameter name, got {sorted(_flow)}"
 assert abs(_flow["weight"] - 5.0) < 1e-6, f"the L2 norm of the weight gradient [3, 4] is 5, got {_flow['weight']}"
-assert type(_flow["bias"]) is float and abs(_flow["bias"] - 1.0) < 1e-6, f"bias: expected the float 1.0, got {_flow['bias']!r}"
+assert isinstance(_flow["bias"], float) and abs(_flow["bias"] - 1.0) < 1e-6, f"bias: expected the float 1.0, got {_flow['bias']!r}"
 _change = weight_change({"w": torch.zeros(2)}, {"w": torch.tensor([3.0, 4.0])})
-assert _change == {"w": 5.0}, f"weight_change should give {{'w': 5.0}}, got {_change}"
+assert isinstance(_change, dict), f"weight_change must return a dict from names to floats, got {type(_change).__name__}"
+assert set(_change) == {"w"} and abs(_change["w"] - 5.0) < 1e-6, f"weight_change should give {{'w': 5.0}}, got {_change}"
 assert abs(loss_decrease([4.0, 2.0, 1.0]) - 0.75) < 1e-9, f"loss_decrease([4, 2, 1]) is 0.75, got {loss_decrease([4.0, 2.0, 1.0])}"
 print("the learning-verification helpers look right")
 
@@ -327,9 +413,14 @@ plt.show()
 # (75% accuracy), and its loss stays near ln 2 ≈ 0.69, the loss of guessing 50/50 everywhere. A
 # two-layer MLP (a hidden layer with a non-linearity) bends the boundary.
 #
-# **Task 5.** Write `make_xor_model()` returning a fresh two-layer MLP: 2 inputs, a hidden layer
-# with a non-linearity (`nn.Tanh()` or `nn.ReLU()`), and 1 output logit. The cell after it trains it
-# with your `fit` and checks that it classifies at least 95% of the points correctly.
+# **Task 5.** Write `make_xor_model()` returning a two-layer MLP for the XOR points (2 features
+# each):
+#
+# - **R5.1** a hidden layer followed by a non-linearity (`nn.Tanh()` or `nn.ReLU()`).
+# - **R5.2** one output logit per point: an output of shape `(n, 1)`.
+#
+# The cell after it trains it with your `fit` and checks that it classifies at least 95% of the
+# points correctly.
 
 # %% nbgrader={"grade_id": "make_xor_model", "solution": true}
 def make_xor_model():

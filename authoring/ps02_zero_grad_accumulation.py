@@ -18,9 +18,11 @@
 # |---|---|---|
 # | 1 | `train_epoch_accumulated`: one step per window of `accum_steps` micro-batches | 3 + 10 |
 #
-# **How you are graded.** The visible test checks a simple case. The hidden audits run your
-# function on new loaders (with a short last micro-batch and a window left over at the end), record
-# the gradient at every `optimizer.step()`, and compare it with the gradient of one big batch.
+# **How you are graded.** The visible test runs one epoch of 5 micro-batches (the last one short)
+# with `accum_steps=3`, and compares the gradient at each `optimizer.step()` with the gradient of
+# that window's samples as one big batch. The hidden audits do the same on new models and loaders,
+# and also check where the gradients were cleared and the loss you return. Each requirement below
+# has an id (R1.1, ...) that the audits' messages refer to.
 
 # %% nbgrader={"grade_id": "imports", "locked": true}
 import itertools
@@ -103,12 +105,27 @@ while window := list(itertools.islice(batches, 4)):
 
 # %% [markdown]
 # **Task 1.** Write `train_epoch_accumulated(model, loader, loss_fn, optimizer, accum_steps) -> float`.
+# A window is `accum_steps` consecutive micro-batches from `loader`; `loss_fn(output, target)` gives
+# the mean loss of a micro-batch (like `nn.CrossEntropyLoss()`).
 #
-# - Each window of `accum_steps` consecutive micro-batches from `loader` (the last window may be
-#   shorter) gets exactly one `optimizer.step()`, and the gradient at that step is the gradient of
-#   the mean loss over all the window's samples.
-# - `loss_fn` returns the mean loss of a micro-batch (like `nn.CrossEntropyLoss()`).
-# - Return the epoch's mean loss per sample, as a float: the unscaled micro-batch losses, each
+# - **R1.1** Each micro-batch's loss comes from `loss_fn`, called once per micro-batch (the hidden
+#   audits pass a loss function of their own).
+# - **R1.2** Each window gets exactly one `optimizer.step()`, after the backward passes of all its
+#   micro-batches.
+# - **R1.3** The last window may be shorter than `accum_steps`; it still gets its own `optimizer.step()`.
+# - **R1.4** Every window starts from cleared gradients: nothing of an earlier window's gradient is
+#   left in `.grad` at its step.
+# - **R1.5** The gradients are never cleared between the micro-batches of a window: every
+#   micro-batch's gradient reaches the window's step.
+# - **R1.6** The gradient at each step is the gradient of the *mean* loss over the window's samples,
+#   not of the sum of the micro-batch losses.
+# - **R1.7** Every sample of a window weighs the same: each micro-batch counts by its number of
+#   samples, so a short micro-batch counts less, and a short last window is averaged over its own
+#   samples (not by `accum_steps`).
+# - **R1.8** Returns a Python `float` (a subclass such as `numpy.float64` is one too), not a tensor.
+# - **R1.9** The returned value is built from the micro-batch losses as `loss_fn` returned them,
+#   before any scaling for `backward()`.
+# - **R1.10** The returned value is the epoch's mean loss per sample: each micro-batch's loss
 #   weighted by its size, as in PS01's `train_epoch`.
 #
 # Scaling the losses before `backward()` or scaling the accumulated gradients before `step()` are
@@ -134,24 +151,75 @@ def train_epoch_accumulated(model, loader, loss_fn, optimizer, accum_steps):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_epoch_accumulated", "points": 3}
-# Visible test: 4 micro-batches of 8 with accum_steps=4 must equal one step on the batch of 32.
-x, y = make_blobs(n=32, n_classes=3, seed=1)
+# Visible test: micro-batches of 8, 8, 8, 8 and 6 with accum_steps=3 make two windows, of 3 and 2
+# micro-batches. Each window's optimizer.step() must apply the gradient of that window's samples taken
+# as one big batch, and the returned loss must be the epoch's mean loss per sample.
+x, y = make_blobs(n=38, n_classes=3, seed=1)
 torch.manual_seed(2)
 big, small = nn.Linear(2, 3), nn.Linear(2, 3)
 small.load_state_dict(big.state_dict())
-opt_big = torch.optim.SGD(big.parameters(), lr=0.5)
-opt_big.zero_grad()
-nn.functional.cross_entropy(big(x), y).backward()
-opt_big.step()
-loss = train_epoch_accumulated(small, make_loader(x, y, batch_size=8), nn.CrossEntropyLoss(),
-                               torch.optim.SGD(small.parameters(), lr=0.5), accum_steps=4)
-assert type(loss) is float, f"return the epoch loss as a float, got {type(loss).__name__}"
-for (name, p_big), p_small in zip(big.named_parameters(), small.parameters()):
-    assert torch.allclose(p_big, p_small, rtol=1e-5, atol=1e-6), (
-        f"after one window of 4 micro-batches, {name} differs from one step on the whole batch of 32 "
-        f"(largest gap {(p_big - p_small).abs().max().item():.2e}): scale each micro-batch loss, "
-        f"step once per window, and zero the gradients only at the window's start")
-print("one window of 4 micro-batches equals one step on the batch of 32")
+
+
+class GradientLog(torch.optim.SGD):
+    """SGD that keeps a copy of the gradients each step() applies."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, lr=lr)
+        self.applied = []
+
+    def step(self, closure=None):
+        self.applied.append([torch.zeros_like(p) if p.grad is None else p.grad.clone()
+                             for p in self.param_groups[0]["params"]])
+        return super().step(closure)
+
+
+def relative_gap(got, want):
+    return max(((g - w).norm() / w.norm()).item() for g, w in zip(got, want))
+
+
+# What large-batch training does: one step per window, on the window's 24 and 14 samples as one batch.
+opt_big, expected, expected_loss = torch.optim.SGD(big.parameters(), lr=0.5), [], 0.0
+for first, last in [(0, 24), (24, 38)]:
+    opt_big.zero_grad()
+    big_batch_loss = nn.functional.cross_entropy(big(x[first:last]), y[first:last])
+    big_batch_loss.backward()
+    expected.append([p.grad.clone() for p in big.parameters()])
+    expected_loss += big_batch_loss.item() * (last - first) / 38
+    opt_big.step()
+
+opt_small = GradientLog(small.parameters(), lr=0.5)
+returned = train_epoch_accumulated(small, make_loader(x, y, batch_size=8), nn.CrossEntropyLoss(), opt_small,
+                                   accum_steps=3)
+assert isinstance(returned, float), (
+    f"train_epoch_accumulated returned a {type(returned).__name__}: return the epoch's loss as a Python float "
+    f"(.item() of each micro-batch loss), not a tensor")
+steps = len(opt_small.applied)
+assert steps != 1, (
+    "optimizer.step() ran once, but 5 micro-batches with accum_steps=3 make 2 windows, the last of only 2 "
+    "micro-batches: that leftover window was dropped. When the loader runs out in the middle of a window, "
+    "that window still needs its step.")
+assert steps != 5, "optimizer.step() ran after every micro-batch; it must run once per window of accum_steps"
+assert steps == 2, f"optimizer.step() ran {steps} times; 5 micro-batches with accum_steps=3 need 2 steps"
+for k, (got, want) in enumerate(zip(opt_small.applied, expected), 1):
+    where = f"At the step of window {k} ({[3, 2][k - 1]} micro-batches, {[24, 14][k - 1]} samples)"
+    if k > 1:
+        assert relative_gap(got, [w + g for w, g in zip(want, opt_small.applied[0])]) > 1e-4, (
+            f"{where}, .grad still held window 1's gradient on top of this window's: gradients add up across "
+            f"windows. Clear them at the start of every window, before its first backward().")
+    ratio = (sum((g * w).sum() for g, w in zip(got, want)) / sum((w * w).sum() for w in want)).item()
+    assert abs(ratio - 1) < 1e-4 or relative_gap(got, [ratio * w for w in want]) > 1e-4, (
+        f"{where}, the gradient was {ratio:.3g} times the gradient of the window's mean loss. "
+        f"backward() of each unscaled micro-batch mean sums the means; each micro-batch must count by "
+        f"its share of the window's samples (dividing by accum_steps is wrong for a shorter window).")
+    assert relative_gap(got, want) < 1e-4, (
+        f"{where}, the gradient differs from the gradient of the window's samples as one big batch "
+        f"(relative gap {relative_gap(got, want):.2e}). Check that every micro-batch's backward() adds into "
+        f".grad (no clearing inside the window) and that each loss counts by its number of samples.")
+assert abs(returned - expected_loss) < 1e-5, (
+    f"train_epoch_accumulated returned {returned:.6f}, but the epoch's mean loss per sample is "
+    f"{expected_loss:.6f}: average the micro-batch losses as loss_fn returned them (before scaling for "
+    f"backward()), each weighted by its number of samples.")
+print("both windows' steps equal large-batch steps, and the epoch's loss is right")
 
 # %% nbgrader={"grade": true, "grade_id": "audit_large_batch_gradient", "points": 4}
 # Hidden audit (4 points): at every optimizer.step(), the gradient equals the gradient of one big

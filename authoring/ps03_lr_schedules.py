@@ -18,7 +18,7 @@
 # |---|---|---|
 # | 1 | `step_decay`: the LR of step decay at a given step | 1 + 2 |
 # | 2 | `warmup_cosine`: linear warmup, then cosine decay | 1 + 3 |
-# | 3 | `WarmupCosineLR.get_lr` and `make_scheduler`: torch schedulers | 1 + 2 |
+# | 3 | `WarmupCosineLR.get_lr` and `make_scheduler`: torch schedulers | 1 + 3 |
 # | 4 | `train_with_scheduler`: a training loop that steps the scheduler | 2 + 7 |
 #
 # **How you are graded.** The visible tests check simple cases. The hidden audits call your
@@ -106,9 +106,14 @@ display(Markdown(verification_table({label: {"loss at start": curve[0], "final l
 # | LR | 0.1 | 0.1 | 0.1 | 0.05 | 0.05 | 0.05 | 0.025 | 0.025 | 0.025 | 0.0125 |
 #
 # **Task 1.** Write `step_decay(step, *, base_lr, step_size, gamma) -> float`: the learning rate at
-# `step` (0, 1, 2, ...), $\text{base\_lr} \cdot \gamma^{k}$ where $k$ is the number of *whole*
-# `step_size` periods before `step`. It is the LR that `torch.optim.lr_scheduler.StepLR` sets
-# after `step` calls of `scheduler.step()`.
+# `step` (0, 1, 2, ...), the LR that `torch.optim.lr_scheduler.StepLR` sets after `step` calls of
+# `scheduler.step()`.
+#
+# - **R1.1** It returns `base_lr` itself for steps 0 to `step_size - 1`: the first decay comes at
+#   step `step_size`, not before.
+# - **R1.2** It returns $\text{base\_lr} \cdot \gamma^{k}$ where $k$ is the number of *whole*
+#   `step_size` periods before `step`: the LR stays constant within a period and drops only at its end.
+# - **R1.3** It returns a Python `float` (not a tensor).
 
 # %% nbgrader={"grade_id": "step_decay", "solution": true}
 def step_decay(step, *, base_lr, step_size, gamma):
@@ -167,6 +172,16 @@ audit("ps03.step_decay")
 #
 # **Task 2.** Write `warmup_cosine(step, *, base_lr, warmup_steps, total_steps, min_lr=0.0) -> float`,
 # the formula above. `math.cos` and `math.pi` are all you need.
+#
+# - **R2.1** During the warmup (`step < warmup_steps`) it returns `base_lr * step / warmup_steps`:
+#   0 at step 0, rising linearly towards `base_lr`.
+# - **R2.2** From `warmup_steps` to `total_steps` it follows the cosine: exactly `base_lr` at
+#   `warmup_steps`, exactly `min_lr` at `total_steps`.
+# - **R2.3** Past `total_steps` it returns `min_lr` in every case.
+# - **R2.4** `warmup_steps` may be 0: there is then no warmup, and the schedule equals
+#   `CosineAnnealingLR(T_max=total_steps, eta_min=min_lr)` from step 0 to `total_steps`.
+# - **R2.5** `min_lr` may be left out: it defaults to 0.0.
+# - **R2.6** It returns a Python `float` (not a tensor).
 
 # %% nbgrader={"grade_id": "warmup_cosine", "solution": true}
 def warmup_cosine(step, *, base_lr, warmup_steps, total_steps, min_lr=0.0):
@@ -193,7 +208,7 @@ print("warmup_cosine matches the table")
 
 # %% nbgrader={"grade": true, "grade_id": "audit_warmup_cosine_edges", "points": 2}
 # Hidden audit (2 points): warmup_cosine at hidden parameters, at step 0, through the warmup, at
-# its end, through the cosine, at total_steps and past it.
+# its end, through the cosine, at total_steps and past it, with min_lr given and left out.
 ### BEGIN HIDDEN TESTS
 from autograder import audit
 audit("ps03.warmup_cosine_edges")
@@ -257,8 +272,18 @@ for step in range(7):
 # | `"step"` | `step_size`, `gamma` | step decay |
 # | `"warmup_cosine"` | `warmup_steps`, `total_steps`, `min_lr` (default 0.0) | warmup, then cosine |
 #
-# Every parameter group follows the schedule from its own base LR. Any other `kind` raises a
-# `ValueError` that names the kinds you accept. (`StepLR` exists already; using it is fine.)
+# (`StepLR` exists already; using it is fine.)
+#
+# - **R3.1** `make_scheduler` returns a torch scheduler: an instance of
+#   `torch.optim.lr_scheduler.LRScheduler` that sets the LRs of `optimizer`.
+# - **R3.2** `kind="step"` follows step decay: after n calls of `scheduler.step()` the LR is
+#   `step_decay(n, ...)` with the given `step_size` and `gamma`.
+# - **R3.3** `kind="warmup_cosine"` follows your schedule: after n calls of `scheduler.step()` the LR
+#   is `warmup_cosine(n, ...)` (in `get_lr`, n is `self.last_epoch`), from the moment it is created.
+# - **R3.4** `min_lr` may be left out of the `kwargs` of `"warmup_cosine"`: it defaults to 0.0.
+# - **R3.5** Every parameter group follows the schedule from its own base LR.
+# - **R3.6** Any other `kind` raises a `ValueError`.
+# - **R3.7** That error's message names the kinds you accept.
 
 # %% nbgrader={"grade_id": "make_scheduler", "solution": true}
 class WarmupCosineLR(torch.optim.lr_scheduler.LRScheduler):
@@ -312,16 +337,28 @@ try:
     make_scheduler(torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1), "exponential")
 except ValueError as e:
     print("unknown kind refused:", e)
+except Exception as e:
+    raise AssertionError(f"make_scheduler(kind='exponential') raised {type(e).__name__}: {e}; it should raise a "
+                         f"ValueError naming the kinds it accepts") from e
 else:
     raise AssertionError("make_scheduler(kind='exponential') should raise a ValueError naming the kinds it accepts")
 print("both kinds follow their schedule")
 
 # %% nbgrader={"grade": true, "grade_id": "audit_scheduler_lrs", "points": 2}
-# Hidden audit (2 points): both kinds, at hidden parameters, on an optimizer with two parameter
-# groups of different base LRs: the LR of every group after construction and after each step.
+# Hidden audit (2 points): both kinds, at hidden parameters (min_lr given and left out), on an
+# optimizer with two parameter groups of different base LRs: the LR of every group after
+# construction and after each step.
 ### BEGIN HIDDEN TESTS
 from autograder import audit
 audit("ps03.scheduler_lrs")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "audit_unknown_kind", "points": 1}
+# Hidden audit (1 point): other kinds, at hidden names, are refused with a ValueError naming the
+# kinds make_scheduler accepts.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps03.unknown_kind")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -364,11 +401,19 @@ plt.show()
 
 # %% [markdown]
 # **Task 4.** Write `train_with_scheduler(model, loader, loss_fn, optimizer, scheduler, epochs) -> dict`:
-# `epochs` passes over `loader`, one optimizer step per batch, and the scheduler stepped after
-# every optimizer step. Return `{"loss": [...], "lr": [...]}`, one entry per optimizer step, in
-# order: `loss[i]` is the batch loss of step `i` (a float, before the step) and `lr[i]` the
-# learning rate that step used (`optimizer.param_groups[0]["lr"]`, read before the scheduler
-# moves it on).
+#
+# - **R4.1** It makes `epochs` full passes over `loader`, one optimizer step per batch (the last,
+#   shorter batch included).
+# - **R4.2** It calls `scheduler.step()` after `optimizer.step()`, never before it.
+# - **R4.3** It calls `scheduler.step()` once for every optimizer step, inside the batch loop: not
+#   once per epoch.
+# - **R4.4** It returns a dict `{"loss": [...], "lr": [...]}`.
+# - **R4.5** Each list has one entry per optimizer step, in order.
+# - **R4.6** `loss[i]` is a Python `float` (`.item()`), not a tensor.
+# - **R4.7** `loss[i]` is the loss of the batch of step `i`, the one `backward()` ran on (computed
+#   before the step).
+# - **R4.8** `lr[i]` is the learning rate step `i` used: `optimizer.param_groups[0]["lr"]`, read
+#   before the scheduler moves it on.
 
 # %% nbgrader={"grade_id": "train_with_scheduler", "solution": true}
 def train_with_scheduler(model, loader, loss_fn, optimizer, scheduler, epochs):
@@ -389,22 +434,48 @@ def train_with_scheduler(model, loader, loss_fn, optimizer, scheduler, epochs):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_train_with_scheduler", "points": 2}
-# Visible test: 2 epochs of 3 batches with StepLR(step_size=2, gamma=0.5) from LR 0.1.
+# Visible test: 3 epochs of 3 batches with StepLR(step_size=2, gamma=0.5) from LR 0.1, on an SGD
+# that notes the LR each of its steps actually used.
+class NotingSGD(torch.optim.SGD):
+    def step(self, closure=None):
+        self.used.append(self.param_groups[0]["lr"])
+        return super().step(closure)
+
+
 x_small, y_small = make_blobs(n=24, n_classes=3, seed=5)
 torch.manual_seed(6)
 model = nn.Linear(2, 3)
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-history = train_with_scheduler(model, make_loader(x_small, y_small, batch_size=8), nn.CrossEntropyLoss(), opt,
-                               torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5), epochs=2)
+opt = NotingSGD(model.parameters(), lr=0.1)
+opt.used = []
+history = train_with_scheduler(model, make_loader(x_small, y_small, batch_size=9), nn.CrossEntropyLoss(), opt,
+                               torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5), epochs=3)
 assert isinstance(history, dict) and set(history) >= {"loss", "lr"}, "return a dict with the lists 'loss' and 'lr'"
-assert len(history["loss"]) == len(history["lr"]) == 6, (
-    f"6 optimizer steps need 6 entries in each list, got {len(history['loss'])} losses and {len(history['lr'])} LRs")
-assert all(isinstance(v, float) for v in history["loss"]), "each loss should be a float (loss.item())"
-want = [0.1, 0.1, 0.05, 0.05, 0.025, 0.025]
-assert all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(history["lr"], want)), (
-    f"history['lr'] is {history['lr']}, StepLR(step_size=2, gamma=0.5) gives {want}: step the scheduler once "
-    f"after every optimizer.step(), and record the LR before scheduler.step()")
-print("six steps, six losses, and the LRs of StepLR")
+assert len(opt.used) == 9, f"3 epochs of 3 batches need 9 optimizer steps, your loop took {len(opt.used)}"
+assert len(history["loss"]) == len(history["lr"]) == 9, (
+    f"9 optimizer steps need 9 entries in each list, got {len(history['loss'])} losses and {len(history['lr'])} LRs")
+assert all(isinstance(v, float) for v in history["loss"]), "each loss should be a Python float (loss.item())"
+want = [0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.0125, 0.0125, 0.00625]
+if not all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(opt.used, want)):
+    epochs_seen = [opt.used[i:i + 3] for i in (0, 3, 6)]
+    if len(set(opt.used)) == 1:
+        raise AssertionError(
+            f"every optimizer step used the LR {opt.used[0]}: the scheduler never changed it. Call "
+            f"scheduler.step() inside the batch loop, after every optimizer.step()")
+    if all(len(set(lrs)) == 1 for lrs in epochs_seen):
+        raise AssertionError(
+            f"the optimizer's steps used the LRs {opt.used}: the LR changed only between epochs, so the "
+            f"scheduler was stepped once per epoch. StepLR(step_size=2) counts optimizer steps and should give "
+            f"{want}: call scheduler.step() inside the batch loop, after every optimizer.step()")
+    if all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(opt.used, want[1:])):
+        raise AssertionError(
+            f"the optimizer's steps used the LRs {opt.used}, one step ahead of StepLR's {want}: "
+            f"scheduler.step() ran before optimizer.step(). Call it right after")
+    raise AssertionError(f"the optimizer's steps used the LRs {opt.used}, StepLR(step_size=2, gamma=0.5) gives "
+                         f"{want}: step the scheduler once after every optimizer.step()")
+assert all(math.isclose(a, b, rel_tol=1e-9) for a, b in zip(history["lr"], opt.used)), (
+    f"history['lr'] is {history['lr']}, but the optimizer's steps used {opt.used}: record the LR each "
+    f"step used, read before scheduler.step() moves it on")
+print("nine steps, nine losses, and the LRs of StepLR")
 
 # %% nbgrader={"grade": true, "grade_id": "audit_lr_used_per_step", "points": 3}
 # Hidden audit (3 points): with a hidden loader, epochs and scheduler, the LR the optimizer

@@ -26,8 +26,9 @@
 # **How you are graded.** Each task has a visible test right after it. When you submit, hidden
 # audits compare your functions with PyTorch's own `torch.nn.utils.clip_grad_norm_` and
 # `clip_grad_value_` on parameter sets you have not seen, and run your training step with an
-# instrumented optimizer that records the gradient at every `optimizer.step()`. Use plain tensor
-# operations for tasks 1 to 3 (not `torch.nn.utils`'s clipping functions: writing them is the point).
+# instrumented optimizer that records the gradient at every `optimizer.step()`. Tasks 1 to 3 are
+# written with plain tensor operations: writing them is the point, and `torch.nn.utils`'s clipping
+# functions are there to compare against.
 # Before submitting, run **Kernel → Restart & Run All** and press **Validate**.
 
 # %% nbgrader={"grade_id": "imports", "locked": true}
@@ -90,14 +91,21 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# **Task 1.** Write `global_grad_norm(parameters, norm_type=2.0) -> float`.
+# **Task 1.** Write `global_grad_norm(parameters, norm_type=2.0) -> float`:
 #
-# - `parameters` is an iterable of tensors: a list, or a generator such as `model.parameters()`.
-# - Skip every parameter whose `.grad` is `None`; if none has a gradient, return `0.0`.
-# - `norm_type` is a positive number or `float("inf")` (`math.inf`); return the global norm of all
-#   the gradients as a Python float. Do not change the gradients.
-#
-# Careful with `p = inf`: `sum(|g|**p) ** (1/p)` does not give the largest element there.
+# - **R1.1** `parameters` is an iterable of tensors: a list, or a generator such as
+#   `model.parameters()`, which can be iterated only once.
+# - **R1.2** Skip every parameter whose `.grad` is `None`.
+# - **R1.3** If no parameter has a gradient, return `0.0`.
+# - **R1.4** `norm_type` defaults to `2.0`.
+# - **R1.5** Return the global norm: every element of every gradient in one norm (not the sum of the
+#   per-parameter norms).
+# - **R1.6** `norm_type` may be any positive number (`1.0`, `2.0`, `3.0`, ...): the sum runs over the
+#   absolute values `|g_i| ** norm_type`.
+# - **R1.7** `norm_type=float("inf")` (`math.inf`) gives the largest `|g_i|` of all the gradients.
+#   Careful: `sum(|g|**p) ** (1/p)` does not give the largest element there.
+# - **R1.8** Return a Python float (`.item()` or `float(...)`), not a tensor.
+# - **R1.9** Leave the gradients unchanged.
 
 # %% nbgrader={"grade_id": "global_grad_norm", "solution": true}
 def global_grad_norm(parameters, norm_type=2.0):
@@ -123,7 +131,7 @@ def _example():
 
 for _p, _want in [(2.0, 13.0), (1.0, 19.0), (math.inf, 12.0)]:
     _got = global_grad_norm(_example(), _p)
-    assert type(_got) is float, f"global_grad_norm must return a Python float (use .item()), got {type(_got).__name__}"
+    assert isinstance(_got, float), f"global_grad_norm must return a Python float (use .item()), got {type(_got).__name__}"
     assert abs(_got - _want) < 1e-4, (
         f"global_grad_norm(parameters, norm_type={_p}) gave {_got}, the table says {_want}: take every element of "
         f"every gradient into one norm" + (" (for inf: the largest |element|)" if _p == math.inf else ""))
@@ -176,15 +184,23 @@ print(f"direction: gradient {angle(grad):.1f} deg, by norm {angle(by_norm):.1f} 
 # **Task 2.** Write `clip_grad_norm(parameters, max_norm, norm_type=2.0) -> float`, your own
 # `torch.nn.utils.clip_grad_norm_`:
 #
-# - compute the global norm (`norm_type` as in task 1, `inf` included) of the parameters with a
-#   gradient;
-# - if `max_norm / (norm + 1e-6) < 1`, multiply every gradient by that factor, **in place**
-#   (`p.grad.mul_(factor)`); otherwise leave the gradients exactly as they are;
-# - return the norm measured **before** clipping, as a Python float (that is what you log to watch
-#   for exploding gradients).
-#
-# `parameters` may be a generator (`model.parameters()`), which can be iterated **only once**:
-# turn it into a list first.
+# - **R2.1** `parameters` may be a generator (`model.parameters()`), which can be iterated **only
+#   once**: turn it into a list first.
+# - **R2.2** Measure the global norm of the gradients with the given `norm_type`, as in task 1
+#   (`inf` included).
+# - **R2.3** `norm_type` defaults to `2.0`.
+# - **R2.4** Skip parameters without a gradient: their `.grad` stays `None`.
+# - **R2.5** If `max_norm / (norm + 1e-6) < 1`, multiply **every** gradient by that **same** factor,
+#   one for all parameters.
+# - **R2.6** Clip **in place**: afterwards each parameter's `.grad` holds its clipped gradient
+#   (`p.grad.mul_(factor)`).
+# - **R2.7** Otherwise leave the gradients exactly as they are, bit for bit: clipping never scales a
+#   gradient up.
+# - **R2.8** A zero norm (every gradient zero, or no parameter with a gradient) leaves the gradients
+#   as they are and returns `0.0`: that is what the `1e-6` is for.
+# - **R2.9** Return the norm measured **before** clipping (that is what you log to watch for
+#   exploding gradients).
+# - **R2.10** The returned norm is a Python float.
 
 # %% nbgrader={"grade_id": "clip_grad_norm", "solution": true}
 def clip_grad_norm(parameters, max_norm, norm_type=2.0):
@@ -202,15 +218,18 @@ def clip_grad_norm(parameters, max_norm, norm_type=2.0):
 
 # %% nbgrader={"grade": true, "grade_id": "test_clip_grad_norm", "points": 1}
 # Visible test: clip the table's example (norm 13) to 1.3 and compare with PyTorch's own function.
-_mine, _theirs = _example(), _example()
+_mine, _theirs, _given = _example(), _example(), _example()
 _total = clip_grad_norm(_mine, max_norm=1.3)
 torch.nn.utils.clip_grad_norm_(_theirs, max_norm=1.3)
-assert type(_total) is float, f"clip_grad_norm must return a Python float, got {type(_total).__name__}"
-assert abs(_total - 13.0) < 1e-4, f"clip_grad_norm returned {_total}: return the norm before clipping, 13.0"
-for _name, _p, _q in zip(["w", "b", "frozen"], _mine, _theirs):
+assert isinstance(_total, float), f"clip_grad_norm must return a Python float, got {type(_total).__name__}"
+assert abs(_total - 13.0) < 1e-4, f"clip_grad_norm returned {_total}: return the norm before clipping, 13.0 (the default norm_type is 2.0)"
+for _name, _p, _q, _g in zip(["w", "b", "frozen"], _mine, _theirs, _given):
     if _q.grad is None:
         assert _p.grad is None, f"{_name} had no gradient and must keep none"
         continue
+    assert not torch.equal(_p.grad, _g.grad), (
+        f"{_name}.grad is unchanged, though the norm 13 is above max_norm=1.3: clip in place, so that each "
+        f"parameter's .grad holds the clipped gradient (a new tensor that you do not store changes nothing)")
     assert torch.allclose(_p.grad, _q.grad, atol=1e-6), (
         f"{_name}.grad became {_p.grad.tolist()}; torch.nn.utils.clip_grad_norm_ gives {_q.grad.tolist()}: "
         f"multiply every gradient by the same factor 1.3 / 13 = 0.1")
@@ -249,9 +268,13 @@ audit("ps04.clip_inf_norm")
 
 # %% [markdown]
 # **Task 3.** Write `clip_grad_value(parameters, clip_value)`, your own
-# `torch.nn.utils.clip_grad_value_`: clamp every element of every gradient into
-# `[-clip_value, clip_value]`, in place (`p.grad.clamp_(...)`), skipping parameters without a
-# gradient. It returns nothing.
+# `torch.nn.utils.clip_grad_value_` (what it returns is not used):
+#
+# - **R3.1** Clamp every element of every gradient into `[-clip_value, clip_value]`, on both sides.
+# - **R3.2** Clamp **in place**: afterwards each parameter's `.grad` holds its clamped gradient
+#   (`p.grad.clamp_(...)`).
+# - **R3.3** Skip parameters without a gradient: their `.grad` stays `None`.
+# - **R3.4** `parameters` may be a generator, iterated only once, as in tasks 1 and 2.
 
 # %% nbgrader={"grade_id": "clip_grad_value", "solution": true}
 def clip_grad_value(parameters, clip_value):
@@ -267,6 +290,8 @@ def clip_grad_value(parameters, clip_value):
 # Visible test: clamp the table's example to 1.
 _params = _example()
 clip_grad_value(_params, 1.0)
+assert _params[0].grad.tolist() != [3.0, -4.0], (
+    "w.grad [3, -4] is unchanged: clamp in place, so that each parameter's .grad holds the clamped gradient")
 assert _params[0].grad.tolist() == [1.0, -1.0], (
     f"w.grad [3, -4] clamped to 1 should be [1.0, -1.0], got {_params[0].grad.tolist()}: clamp both sides")
 assert _params[1].grad.tolist() == [1.0], f"b.grad [12] clamped to 1 should be [1.0], got {_params[1].grad.tolist()}"
@@ -300,9 +325,19 @@ audit("ps04.clip_grad_value")
 # not needed here.)
 #
 # **Task 4.** Write `train_step_clipped(model, loss_fn, optimizer, xb, yb, max_norm) -> tuple[float, float]`:
-# one training step on the batch `(xb, yb)` as in the table, clipping the global 2-norm of all the
-# model's gradients to `max_norm` with **your** `clip_grad_norm`. Return `(loss, norm)`: the batch's
-# loss before the update (`loss.item()`) and the gradient norm before clipping, both Python floats.
+# one training step on the batch `(xb, yb)`, in the order of the table.
+#
+# - **R4.1** Clear the gradients left from before (`optimizer.zero_grad()`) before `loss.backward()`:
+#   the step uses this batch's gradient only.
+# - **R4.2** Clip after `loss.backward()`, once the gradient is there.
+# - **R4.3** Clip before `optimizer.step()`, so that the step applies the clipped gradient.
+# - **R4.4** Clip the global 2-norm of all the model's gradients together to `max_norm` (your
+#   `clip_grad_norm` does it): one factor for all parameters.
+# - **R4.5** Call `optimizer.step()`, once.
+# - **R4.6** Return a pair `(loss, norm)`, in that order.
+# - **R4.7** `loss` is the batch's loss before the update (`loss.item()`).
+# - **R4.8** `norm` is the gradient norm before clipping (what `clip_grad_norm` returns).
+# - **R4.9** Both are Python floats.
 
 # %% nbgrader={"grade_id": "train_step_clipped", "solution": true}
 def train_step_clipped(model, loss_fn, optimizer, xb, yb, max_norm):
@@ -328,8 +363,8 @@ _loss = nn.functional.mse_loss(_model(_xb), _yb)
 _own = torch.autograd.grad(_loss, list(_model.parameters()))
 _norm = torch.sqrt(sum((g ** 2).sum() for g in _own)).item()
 _out = train_step_clipped(_model, nn.MSELoss(), _opt, _xb, _yb, max_norm=1.0)
-assert type(_out) is tuple and len(_out) == 2, f"train_step_clipped must return a tuple (loss, norm), got {_out!r}"
-assert type(_out[0]) is float and type(_out[1]) is float, (
+assert isinstance(_out, (tuple, list)) and len(_out) == 2, f"train_step_clipped must return a tuple (loss, norm), got {_out!r}"
+assert isinstance(_out[0], float) and isinstance(_out[1], float), (
     f"both items must be Python floats, got {type(_out[0]).__name__} and {type(_out[1]).__name__}")
 assert abs(_out[0] - _loss.item()) < 1e-4 * _loss.item(), (
     f"the returned loss {_out[0]:.5g} is not the batch's loss before the update, {_loss.item():.5g}")
@@ -337,6 +372,7 @@ assert abs(_out[1] - _norm) < 1e-4 * _norm, (
     f"the returned norm {_out[1]:.5g} is not the gradient norm before clipping, {_norm:.5g}")
 _applied = [(a - p.detach()) / 0.1 for a, p in zip(_start, _model.parameters())]  # the gradient step() used
 _applied_norm = torch.sqrt(sum((g ** 2).sum() for g in _applied)).item()
+assert _applied_norm > 1e-6, "the parameters did not move: call optimizer.step() once, after clipping"
 assert _applied_norm < 1.0 + 1e-3, (
     f"optimizer.step() applied a gradient of norm {_applied_norm:.4g}, above max_norm=1.0: clip between "
     f"loss.backward() and optimizer.step()")

@@ -19,12 +19,16 @@
 # | task | you write | points (visible test + hidden audits) |
 # |---|---|---|
 # | 1 | `evaluate`: loss and accuracy in eval mode, without autograd, the caller's mode restored | 2 + 9 |
-# | 2 | `fit`: train/validation history, early stopping that restores the best weights | 2 + 5 |
+# | 2 | `fit`: train/validation history, early stopping that restores the best weights | 4 + 7 |
+#
+# Each task lists its requirements, each with an id (R1.1, R1.2, ...); the feedback of a failed
+# check says what went wrong and where to look.
 #
 # **How you are graded.** The visible tests check simple cases. The hidden audits run `evaluate`
 # on a model with Dropout and BatchNorm, from train mode and from eval mode, and watch whether
 # autograd was on; they run `fit` with a loss that records the weights at every call, recompute
-# every epoch's validation figures, and check where early stopping should have stopped.
+# every epoch's validation figures and training steps, and check where early stopping should have
+# stopped, on runs whose validation losses improve, stall, tie and worsen.
 
 # %% nbgrader={"grade_id": "imports", "locked": true}
 import copy
@@ -145,14 +149,20 @@ for label, grad_on in [("autograd on", True), ("inside torch.no_grad()", False)]
 #
 # Read `model.training` at the start, and end with `model.train(was_training)`.
 #
-# **Task 1.** Write `evaluate(model, loader, loss_fn) -> dict`:
+# **Task 1.** Write `evaluate(model, loader, loss_fn) -> dict`. The `loss_fn` you are given returns a
+# batch's mean loss (like `nn.CrossEntropyLoss()`), the model's outputs have shape `(batch, classes)`
+# and the labels `(batch,)`. `evaluate`:
 #
-# - runs the model on every batch of `loader` in eval mode, with autograd off;
-# - returns `{"loss": float, "accuracy": float}`: the mean loss **per sample** (weight each
-#   batch's mean loss by its size) and the fraction of samples whose largest output is the label;
-# - `loss_fn` returns a batch's mean loss (like `nn.CrossEntropyLoss()`); outputs have shape
-#   `(batch, classes)` and labels `(batch,)`;
-# - leaves the model in the mode it had when called.
+# - **R1.1** runs the model on every batch of `loader`;
+# - **R1.2** runs it in eval mode, whatever mode the model was in when called;
+# - **R1.3** runs it with autograd off;
+# - **R1.4** returns a dict with the keys `"loss"` and `"accuracy"`;
+# - **R1.5** whose two values are Python floats (a subclass such as `numpy.float64` is a float; a
+#   tensor is not);
+# - **R1.6** `"loss"` is the mean loss **per sample**: weight each batch's mean loss by its size;
+# - **R1.7** `"accuracy"` is the fraction of all samples whose largest output is the label;
+# - **R1.8** called on a model in train mode, leaves it in train mode;
+# - **R1.9** called on a model in eval mode, leaves it in eval mode.
 
 # %% nbgrader={"grade_id": "evaluate", "solution": true}
 def evaluate(model, loader, loss_fn):
@@ -244,15 +254,32 @@ audit("ps05.evaluate_values")
 # Improving means strictly lower. The copy must be a real copy: `model.state_dict()` returns the
 # live parameter tensors, which the next epochs keep changing, so keep `copy.deepcopy(model.state_dict())`.
 #
-# **Task 2.** Write `fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, *, patience=None) -> dict`:
+# **Task 2.** Write `fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, *, patience=None) -> dict`.
+# Each epoch:
 #
-# - each epoch: train on every batch of `train_loader` in train mode (one optimizer step per
-#   batch), then `evaluate(model, val_loader, loss_fn)`;
-# - returns the history `{"train_loss": [...], "val_loss": [...], "val_accuracy": [...]}`, one float
-#   per epoch run; `train_loss` is the epoch's mean loss per sample;
-# - with `patience=None`, runs all `epochs`; with a number, stops after the first epoch that makes
-#   `patience` epochs in a row without a lower `val_loss`, and in every case ends with the weights
-#   of the epoch with the lowest `val_loss` loaded back into the model.
+# - **R2.1** trains on every batch of `train_loader`;
+# - **R2.2** with one optimizer step per batch, on that batch's own gradient;
+# - **R2.3** in train mode, set by `model.train()` at the start of **every** epoch: whatever mode the
+#   model was passed in, and whatever mode the validation before left it in;
+# - **R2.4** then, after the epoch's training, calls `evaluate(model, val_loader, loss_fn)`.
+#
+# It returns the history:
+#
+# - **R2.5** a dict with the keys `"train_loss"`, `"val_loss"` and `"val_accuracy"`;
+# - **R2.6** each holding one Python float per epoch run, in order;
+# - **R2.7** `train_loss` is the epoch's mean training loss **per sample**.
+#
+# And it stops:
+#
+# - **R2.8** with `patience=None` (the default), after all `epochs`;
+# - **R2.9** with `patience=None`, leaving the model with the weights of its last epoch;
+# - **R2.10** with a number, after the first epoch that makes `patience` epochs in a row without a
+#   lower `val_loss` (or after all `epochs`, if that never happens);
+# - **R2.11** an epoch whose `val_loss` only equals the best so far is no improvement;
+# - **R2.12** with a number, when it stops early, with the weights of the epoch with the lowest
+#   `val_loss` loaded back into the model;
+# - **R2.13** with a number, with those best weights loaded back also when it runs all `epochs`
+#   without stopping early.
 
 # %% nbgrader={"grade_id": "fit", "solution": true}
 def fit(model, train_loader, val_loader, loss_fn, optimizer, epochs, *, patience=None):
@@ -307,20 +334,106 @@ assert abs(final["loss"] - history["val_loss"][-1]) < 1e-6, (
     f"{final['loss']:.6f}: record evaluate(model, val_loader, loss_fn) after each epoch's training")
 print("4 epochs, 3 lists of 4 floats, the last val_loss is the final model's")
 
+
+# %% nbgrader={"grade": true, "grade_id": "test_early_stopping", "points": 2}
+# Visible test: early stopping on runs whose validation losses are known in advance. The "optimizer"
+# below ignores the gradients: each of its steps sets the weights to `level * good`, with the level of
+# the current epoch, and `good` classifies every sample right, so a higher level gives a strictly lower
+# val_loss and an equal level exactly the same one. It also notes the model's mode at every step.
+class PresetLevels(torch.optim.SGD):
+    def __init__(self, model, levels, steps_per_epoch):
+        super().__init__(model.parameters(), lr=0.0)
+        self.model, self.levels, self.per_epoch, self.modes = model, levels, steps_per_epoch, []
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        self.modes.append(self.model.training)
+        level = self.levels[min((len(self.modes) - 1) // self.per_epoch, len(self.levels) - 1)]
+        self.model.weight.copy_(0.4 * level * good)
+        self.model.bias.zero_()
+
+
+good = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]])
+x_es = torch.randn(48, 2, generator=torch.Generator().manual_seed(5))
+y_es = (x_es @ good.T).argmax(1)
+train_es, val_es = make_loader(x_es[:32], y_es[:32], batch_size=16), make_loader(x_es[32:], y_es[32:], batch_size=16)
+
+
+def run_levels(levels, patience):
+    """fit on the preset levels; (the level the model ends with, the history, the modes at each step)."""
+    preset = PresetLevels(nn.Linear(2, 3), levels, len(train_es))
+    run = fit(preset.model, train_es, val_es, nn.CrossEntropyLoss(), preset, epochs=len(levels), patience=patience)
+    ends_with = [level for level in levels if torch.allclose(preset.model.weight, 0.4 * level * good)]
+    return (ends_with or [None])[0], run, preset.modes
+
+
+real_evaluate = evaluate
+
+
+def evaluate(model, loader, loss_fn):  # for this test: a validation that leaves the model in eval mode
+    scores = real_evaluate(model, loader, loss_fn)
+    model.eval()
+    return scores
+
+
+try:
+    # Levels 1, 3, 2, 5, 5, 4, ...: best at epoch 4, epoch 5 only equals it, epoch 6 is worse.
+    stopped_level, stopped, stopped_modes = run_levels([1, 3, 2, 5, 5, 4, 6, 7], patience=2)
+    full_level, full, full_modes = run_levels([1, 4, 2, 3], patience=3)
+finally:
+    evaluate = real_evaluate
+trace = ", ".join(f"{v:.3f}" for v in stopped["val_loss"])
+ran = len(stopped["val_loss"])
+assert ran >= 6, (f"fit(..., patience=2) stopped after epoch {ran}, val_loss {trace}: epoch 3 was worse, but epoch "
+                  f"4 improved again, so 2 epochs in a row without improvement only came with epoch 6. Count the "
+                  f"epochs since the last improvement: reset the count at every improvement.")
+assert ran <= 6, (f"fit(..., patience=2) ran {ran} epochs, val_loss {trace}: epoch 4 was the best, epoch 5 only "
+                  f"equalled it (no improvement: improving means strictly lower) and epoch 6 was worse, so it should "
+                  f"stop after epoch 6.")
+assert stopped_level == 5, (f"after stopping early, the model holds the weights of level {stopped_level}, not those "
+                            f"of the best epoch (4, level 5): keep a copy of the best weights (copy.deepcopy of the "
+                            f"state_dict: it returns the live tensors) and load it back before returning.")
+assert len(full["val_loss"]) == 4, f"fit(..., epochs=4, patience=3) on val_loss that never stalls 3 epochs ran {len(full['val_loss'])} epochs"
+assert full_level == 4, (f"fit(..., patience=3) ran all 4 epochs and kept the weights of level {full_level}, not those "
+                         f"of the best epoch (2, level 4): with patience set, load the best weights back in every "
+                         f"case, also when it never stops early.")
+assert all(stopped_modes + full_modes), (
+    "some training steps ran in eval mode: this test's evaluate, like many, leaves the model in eval mode, and "
+    "fit did not switch it back. Call model.train() at the start of every epoch, not once before the loop.")
+print(f"patience=2: stopped after epoch 6 with epoch 4's weights; patience=3: all 4 epochs, epoch 2's weights; "
+      f"every step in train mode")
+
 # %% nbgrader={"grade": true, "grade_id": "audit_history", "points": 2}
-# Hidden audit (2 points): on hidden loaders, every entry of the history against the loss calls and
-# a recomputation of each epoch's validation loss and accuracy.
+# Hidden audit (2 points): on hidden loaders, with patience left out, every entry of the history
+# against the loss calls, every training step against the batch's own gradient, and a recomputation
+# of each epoch's validation loss and accuracy.
 ### BEGIN HIDDEN TESTS
 from autograder import audit
 audit("ps05.history")
 ### END HIDDEN TESTS
 
+# %% nbgrader={"grade": true, "grade_id": "audit_train_mode", "points": 1}
+# Hidden audit (1 point): a model passed in eval mode, and a validation that leaves it in eval mode:
+# every training batch still runs in train mode.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps05.train_mode")
+### END HIDDEN TESTS
+
 # %% nbgrader={"grade": true, "grade_id": "audit_early_stopping", "points": 3}
-# Hidden audit (3 points): on a problem whose validation loss turns back up, fit stops after the
-# right epoch for a hidden patience and ends with the weights of the best epoch.
+# Hidden audit (3 points): on runs whose validation loss improves, stalls, ties and turns back up,
+# fit stops after the right epoch for a hidden patience and ends with the weights of the best epoch,
+# whether or not it stopped early.
 ### BEGIN HIDDEN TESTS
 from autograder import audit
 audit("ps05.early_stopping")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "audit_no_patience", "points": 1}
+# Hidden audit (1 point): without patience, fit runs every epoch and keeps the last weights.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps05.no_patience")
 ### END HIDDEN TESTS
 
 # %% [markdown]

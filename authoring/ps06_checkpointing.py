@@ -18,7 +18,7 @@
 # | task | you write | points (visible test + hidden audits) |
 # |---|---|---|
 # | 1 | `save_checkpoint`: every state a run needs, written atomically | 1 + 2 |
-# | 2 | `load_checkpoint`: safely (`weights_only=True`), with clear errors | 1 + 4 |
+# | 2 | `load_checkpoint`: safely (`weights_only=True`), with clear errors | 1 + 7 |
 # | 3 | `train`: a checkpoint every few epochs, resuming from the latest | 2 + 10 |
 # | 4 | `save_adapter`, `load_adapter`: partial checkpoints that report mismatched names | 1 + 3 |
 #
@@ -262,18 +262,28 @@ except RuntimeError as error:
 # **Task 1.** Write `save_checkpoint(path, *, model, optimizer=None, scheduler=None, epoch=0, extra=None)`.
 # It writes to `path` everything `load_checkpoint` (Task 2) will need:
 #
-# - `model.state_dict()`; `optimizer.state_dict()` and `scheduler.state_dict()` when they are given;
-#   `epoch` (the number of epochs done);
-# - the RNG states: torch's, CUDA's (only when `torch.cuda.is_available()`), numpy's (as plain
-#   lists and numbers) and Python's;
-# - `extra`: a dict (or `None`) of anything else the run needs back, such as the loss history.
-#   Plain values are saved as they are; a `torch.Generator` (a loader's, to shuffle alike after
-#   resuming) is saved as its state, `generator.get_state()`.
+# - **R1.1** the model's state, `model.state_dict()` (its buffers too, such as BatchNorm's running statistics);
+# - **R1.2** the optimizer's state, `optimizer.state_dict()`, when an optimizer is given;
+# - **R1.3** the scheduler's state, `scheduler.state_dict()`, when a scheduler is given;
+# - **R1.4** `optimizer` and `scheduler` may be omitted (`None`): the checkpoint then holds the rest;
+# - **R1.5** `epoch`, the number of epochs done;
+# - **R1.6** torch's RNG state;
+# - **R1.7** numpy's RNG state;
+# - **R1.8** Python's RNG state;
+# - **R1.9** CUDA's RNG states only when `torch.cuda.is_available()` (without CUDA, asking for them raises);
+# - **R1.10** `extra`: a dict of anything else the run needs back, such as the loss history, its plain values
+#   saved as they are;
+# - **R1.11** a `torch.Generator` in `extra` (a loader's, to shuffle alike after resuming) saved as its state,
+#   `generator.get_state()`;
+# - **R1.12** `extra` may be omitted (`None`);
+# - **R1.13** the file opens with plain `torch.load(path, weights_only=True)`, without allowing any other
+#   class (`safe_globals`): anyone can then load it safely (store numpy's state as plain lists and numbers);
+# - **R1.14** the folders above `path` are created when they are missing;
+# - **R1.15** the write is atomic: if writing fails, what was at `path` stays as it was;
+# - **R1.16** if writing fails, the error propagates to the caller;
+# - **R1.17** nothing but the checkpoint is left beside `path`: no temporary file, after a save or a failed one.
 #
-# The file must open with plain `torch.load(path, weights_only=True)`, without allowing any other
-# class (`safe_globals`): anyone can then load it safely. Create missing folders, and write
-# atomically: if writing fails, the error propagates and what was at `path` stays as it was. A
-# small helper that writes any object atomically is worth its lines: Task 4 needs one too.
+# A small helper that writes any object atomically is worth its lines: Task 4 needs one too.
 
 # %% nbgrader={"grade_id": "save_checkpoint", "solution": true}
 def save_checkpoint(path, *, model, optimizer=None, scheduler=None, epoch=0, extra=None):
@@ -399,14 +409,29 @@ for name, file in [("missing", scratch / "demo" / "typo.pt"), ("cut short", cut_
 #
 # **Task 2.** Write `load_checkpoint(path, *, model, optimizer=None, scheduler=None, map_location="cpu") -> dict`:
 #
-# - read `path` with `torch.load(path, map_location=map_location, weights_only=True)`, raising the
-#   errors of the table above;
-# - load the states into `model`, and into `optimizer` and `scheduler` when they are given;
-# - restore every RNG state that `save_checkpoint` saved (CUDA's only when CUDA is available), each
-#   moved to the CPU first;
-# - return `{"epoch": epoch, "extra": extra}`: the epoch saved, and the `extra` dict saved, with
-#   each `torch.Generator` given back as its state (a CPU tensor). The caller puts it back into its
-#   own generator: `loader.generator.set_state(...)`.
+# - **R2.1** it reads `path` with `torch.load(..., weights_only=True)`: a file that carries code is refused,
+#   and that code never runs;
+# - **R2.2** the tensors go where `map_location` says (`"cpu"` by default): pass it on to `torch.load`;
+# - **R2.3** a `path` that does not exist raises `FileNotFoundError`;
+# - **R2.4** whose message names the path;
+# - **R2.5** a file that is cut short, corrupt, or holds objects `weights_only=True` refuses raises `ValueError`;
+# - **R2.6** whose message names the path;
+# - **R2.7** raised from the original error (`raise ... from error`), so that its traceback shows both;
+# - **R2.8** it loads the saved state into `model`;
+# - **R2.9** and into `optimizer`, when one is given;
+# - **R2.10** and into `scheduler`, when one is given;
+# - **R2.11** `optimizer` and `scheduler` may be omitted (`None`);
+# - **R2.12** it restores torch's RNG state;
+# - **R2.13** numpy's RNG state;
+# - **R2.14** and Python's RNG state;
+# - **R2.15** it returns a dict, `{"epoch": epoch, "extra": extra}`: the epoch saved;
+# - **R2.16** and the `extra` dict saved, its plain values as they were saved;
+# - **R2.17** with each `torch.Generator` of `extra` given back as its state (a CPU tensor). The caller puts
+#   it back into its own generator: `loader.generator.set_state(...)`.
+#
+# On a machine with CUDA, also restore CUDA's RNG states when `torch.cuda.is_available()`, and move every
+# RNG state to the CPU before restoring it (the device trap of section 2). The grader runs on a CPU,
+# where neither shows.
 
 # %% nbgrader={"grade_id": "load_checkpoint", "solution": true}
 def load_checkpoint(path, *, model, optimizer=None, scheduler=None, map_location="cpu"):
@@ -438,21 +463,29 @@ def load_checkpoint(path, *, model, optimizer=None, scheduler=None, map_location
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_load_checkpoint", "points": 1}
-# Visible test: the run of the previous test, saved, then loaded into fresh objects.
+# Visible test: the run of the previous test, saved, then loaded into fresh objects; then a file cut short.
 def draws():
     """The next numbers of each global RNG."""
-    return torch.rand(2).tolist(), np.random.rand(2).tolist(), random.random()
+    return {"torch's (torch.get_rng_state)": torch.rand(2).tolist(),
+            "numpy's (np.random.get_state)": np.random.rand(2).tolist(),
+            "Python's (random.getstate)": random.random()}
 
 
 save_checkpoint(target, model=model, optimizer=opt, scheduler=sched, epoch=1,
                 extra={"loader": loader.generator, "note": "blobs"})
 expected = draws()  # what the run that never stopped draws next
 model2, loader2, opt2, sched2 = blob_run(seed=1)  # a new process: other weights, other RNG states
+np.random.seed(1)
+random.seed(1)
 resumed = load_checkpoint(target, model=model2, optimizer=opt2, scheduler=sched2)
-assert draws() == expected, "after load_checkpoint, the global RNGs (torch, numpy, random) should draw what they drew after the save"
+for rng, numbers in draws().items():
+    assert numbers == expected[rng], (
+        f"after load_checkpoint, {rng} RNG drew {numbers}, not {expected[rng]} as right after the save: it was not "
+        f"restored. Check that save_checkpoint saves it and load_checkpoint puts it back.")
 assert isinstance(resumed, dict) and resumed.get("epoch") == 1, f"load_checkpoint should return {{'epoch': 1, ...}}, got {resumed}"
-assert resumed["extra"]["note"] == "blobs", "the extra dict should come back: extra['note'] is missing"
-assert torch.equal(resumed["extra"]["loader"], loader.generator.get_state()), (
+assert isinstance(resumed["extra"], dict) and resumed["extra"].get("note") == "blobs", (
+    f"the extra dict should come back as it was saved: extra['note'] is missing ({resumed['extra']})")
+assert torch.is_tensor(resumed["extra"].get("loader")) and torch.equal(resumed["extra"]["loader"], loader.generator.get_state()), (
     "extra['loader'] should come back as the generator's state, loader.generator.get_state()")
 for (name, p), q in zip(model.named_parameters(), model2.parameters()):
     assert torch.equal(p, q), f"after load_checkpoint, {name} differs from the saved model's"
@@ -460,18 +493,46 @@ for p, q in zip(model.parameters(), model2.parameters()):
     for key in ("exp_avg", "exp_avg_sq", "step"):
         assert key in opt2.state[q] and torch.equal(opt.state[p][key], opt2.state[q][key]), f"Adam's {key} was not restored"
 assert sched2.last_epoch == sched.last_epoch, f"the scheduler's last_epoch is {sched2.last_epoch}, not {sched.last_epoch}"
-print("weights, Adam's state, the schedule, epoch, extra and all three RNGs restored")
+
+broken = scratch / "runs" / "broken" / "epoch_0001.pt"
+save_checkpoint(broken, model=model, epoch=1)
+for file in [broken] if broken.is_file() else sorted(p for p in broken.rglob("*") if p.is_file()):
+    file.write_bytes(file.read_bytes()[:file.stat().st_size // 2])  # a copy cut short
+try:
+    load_checkpoint(broken, model=model2)
+except Exception as raised:
+    failure = raised
+else:
+    raise AssertionError(f"load_checkpoint returned normally for {broken}, a file cut short: it should raise ValueError")
+assert isinstance(failure, ValueError), (
+    f"for a file cut short, load_checkpoint raised {type(failure).__name__} ({failure}), not ValueError: catch what "
+    f"torch.load raises and raise a ValueError that says what is wrong with the file")
+assert str(broken) in str(failure), f"the ValueError for a file cut short should name the file {broken}: {failure}"
+assert failure.__cause__ is not None, (
+    "the ValueError for a file cut short should be raised from torch.load's error (raise ValueError(...) from error), "
+    "so that its traceback shows what torch.load found; here __cause__ is None")
+print("weights, Adam's state, the schedule, epoch, extra and all three RNGs restored; a broken file reported")
+
+# %% nbgrader={"grade": true, "grade_id": "audit_roundtrip", "points": 3}
+# Hidden audit (3 points): on a hidden model with BatchNorm, saved with and without the optional
+# arguments and loaded into fresh objects: every state, the epoch, extra and each RNG come back.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps06.roundtrip")
+### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "audit_atomic_save", "points": 2}
 # Hidden audit (2 points): the disk fills up halfway through a save; the previous checkpoint must
-# still load, unchanged, and the error must reach the caller. Folders are created as needed.
+# still load, unchanged, the error must reach the caller, and no temporary file may be left behind.
+# Folders are created as needed.
 ### BEGIN HIDDEN TESTS
 from autograder import audit
 audit("ps06.atomic_save")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "audit_unsafe_pickle", "points": 2}
-# Hidden audit (2 points): a checkpoint carrying a pickled function call is refused, and the call never runs.
+# Hidden audit (2 points): a checkpoint carrying a pickled function call is refused with ValueError,
+# and the call never runs.
 ### BEGIN HIDDEN TESTS
 from autograder import audit
 audit("ps06.unsafe_pickle")
@@ -485,7 +546,8 @@ audit("ps06.missing_file")
 ### END HIDDEN TESTS
 
 # %% nbgrader={"grade": true, "grade_id": "audit_corrupt_file", "points": 1}
-# Hidden audit (1 point): loading a checkpoint cut off halfway raises an error naming the file.
+# Hidden audit (1 point): loading a checkpoint cut off halfway raises ValueError naming the file,
+# raised from torch.load's error.
 ### BEGIN HIDDEN TESTS
 from autograder import audit
 audit("ps06.corrupt_file")
@@ -507,15 +569,20 @@ audit("ps06.corrupt_file")
 #
 # **Task 3.** Write `train(model, loader, loss_fn, optimizer, scheduler, *, epochs, ckpt_dir, every=1) -> list[float]`:
 #
-# - if `ckpt_dir` holds checkpoints, load the latest (the most epochs done) into the objects given,
-#   and carry on from there; otherwise start from scratch (`ckpt_dir` may not exist yet);
-# - train until `epochs` epochs are done **in all** (a run resumed after 4 of 10 trains 6 more):
-#   each epoch, `run_epoch(model, loader, loss_fn, optimizer)`, then `scheduler.step()`;
-# - after each epoch whose number is a multiple of `every`, and after the last one, save a
-#   checkpoint to `checkpoint_path(ckpt_dir, epochs_done)` with everything needed to go on: the
-#   history, and `loader.generator` (the loader shuffles with its own generator);
-# - return the history: every epoch's loss (what `run_epoch` returned), from the first epoch of
-#   the run, including those before a resume.
+# - **R3.1** if `ckpt_dir` holds checkpoints, it loads the latest (the most epochs done) into the objects
+#   given, and carries on from there;
+# - **R3.2** `ckpt_dir` may not exist yet: then it starts from scratch;
+# - **R3.3** it trains until `epochs` epochs are done **in all**: a run resumed after 4 of 10 trains 6 more,
+#   and a finished run none;
+# - **R3.4** each epoch is `run_epoch(model, loader, loss_fn, optimizer)`, then `scheduler.step()`, in that order;
+# - **R3.5** it saves a checkpoint after each epoch whose number is a multiple of `every`;
+# - **R3.6** and after the last one, whatever `every` is;
+# - **R3.7** each to `checkpoint_path(ckpt_dir, epochs_done)`, saving the number of epochs done as its epoch;
+# - **R3.8** with the history in it;
+# - **R3.9** and `loader.generator` (the loader shuffles with its own generator);
+# - **R3.10** after loading a checkpoint, it puts the saved state back into `loader.generator`;
+# - **R3.11** it returns the history, a list of every epoch's loss as `run_epoch` returned it;
+# - **R3.12** from the first epoch of the run, including those before a resume.
 
 # %% nbgrader={"grade_id": "train", "solution": true}
 def checkpoint_path(ckpt_dir, epoch):
@@ -544,7 +611,7 @@ def train(model, loader, loss_fn, optimizer, scheduler, *, epochs, ckpt_dir, eve
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_train", "points": 2}
-# Visible test: 4 epochs straight, against 2 epochs, then fresh objects and train(..., epochs=4) again.
+# Visible test: 5 epochs straight, against 2 epochs, then fresh objects and train(..., epochs=5) again.
 def blob_train(seed, epochs, ckpt_dir):
     """train(...) with fresh objects of blob_run(seed), a checkpoint every 2 epochs; returns (model, history)."""
     model, loader, opt, sched = blob_run(seed)
@@ -552,19 +619,23 @@ def blob_train(seed, epochs, ckpt_dir):
     return model, history
 
 
-straight_model, straight_history = blob_train(0, 4, scratch / "straight")
+straight_model, straight_history = blob_train(0, 5, scratch / "straight")
 saved = sorted(p.name for p in (scratch / "straight").glob("epoch_*.pt"))
-assert saved == ["epoch_0002.pt", "epoch_0004.pt"], f"with every=2, 4 epochs should leave epoch_0002.pt and epoch_0004.pt, not {saved}"
-assert len(straight_history) == 4 and all(isinstance(v, float) for v in straight_history), (
-    f"train should return 4 floats, one loss per epoch, got {straight_history}")
+assert saved == ["epoch_0002.pt", "epoch_0004.pt", "epoch_0005.pt"], (
+    f"with every=2, 5 epochs should leave epoch_0002.pt, epoch_0004.pt and epoch_0005.pt, not {saved}: a checkpoint "
+    f"after every 2nd epoch and one after the last, or a finished run restarted would train its last epoch again")
+assert isinstance(straight_history, list) and len(straight_history) == 5 and all(
+    isinstance(v, float) for v in straight_history), f"train should return a list of 5 floats, one loss per epoch, got {straight_history}"
 blob_train(0, 2, scratch / "stopped")
 # A new process: other weights and RNG states until train resumes from epoch_0002.pt.
-resumed_model, resumed_history = blob_train(7, 4, scratch / "stopped")
+resumed_model, resumed_history = blob_train(7, 5, scratch / "stopped")
 assert resumed_history == straight_history, (
     f"the resumed run's history {resumed_history} differs from the straight run's {straight_history}")
 for (name, p), q in zip(straight_model.named_parameters(), resumed_model.parameters()):
-    assert torch.equal(p, q), f"after resuming, {name} differs from the straight run's by {(p - q).abs().max().item():.3g}"
-print("2 epochs + resume + 2 epochs = 4 epochs straight, bit for bit")
+    assert torch.equal(p, q), (
+        f"after resuming, {name} differs from the straight run's by {(p - q).abs().max().item():.3g}: some state was "
+        f"not saved or not restored (the optimizer's, the schedule's, an RNG's, the loader's generator's?)")
+print("2 epochs + resume + 3 epochs = 5 epochs straight, bit for bit")
 
 # %% nbgrader={"grade": true, "grade_id": "audit_resume_equality", "points": 3}
 # Hidden audit (3 points): for hidden epochs and every, train stopped twice mid-epoch and restarted
@@ -760,14 +831,23 @@ print(f"accuracy on mirrored digits: {accuracy(wrapped, mirrored(x_val), y_val):
 # **Task 4.** Write the two functions of adapter checkpoints. The adapter of a model is its
 # **trainable** parameters (`requires_grad=True`), by name.
 #
-# - `save_adapter(path, model)`: saves the adapter's tensors, `{name: tensor}`, and nothing else, to
-#   the file `path` (creating its folder); it opens with `torch.load(path, weights_only=True)`.
-# - `load_adapter(path, model, *, strict=True) -> dict` returns
-#   `{"missing": [...], "unexpected": [...]}`: the sorted names of the model's trainable parameters
-#   that the file lacks, and of the file's tensors that are not trainable parameters of the model.
-#   If either list is not empty and `strict` is true, raise a `ValueError` naming every one of them,
-#   and leave the model unchanged. Otherwise load the tensors whose names match into the model and
-#   return the two lists. Frozen weights are never "missing".
+# - **R4.1** `save_adapter(path, model)` saves to the file `path` the adapter's tensors, `{name: tensor}`, and
+#   nothing else (no frozen weight), in a file that opens with `torch.load(path, weights_only=True)`;
+# - **R4.2** creating the folders above `path` when they are missing.
+#
+# `load_adapter(path, model, *, strict=True) -> dict` returns `{"missing": [...], "unexpected": [...]}`,
+# each a list (or tuple) of names, in any order:
+#
+# - **R4.3** `"missing"`: the names of the model's trainable parameters that the file lacks (frozen weights
+#   are never missing);
+# - **R4.4** `"unexpected"`: the names of the file's tensors that are not trainable parameters of the model
+#   (a frozen weight among them too);
+# - **R4.5** if either list is not empty and `strict` is true, it raises a `ValueError`;
+# - **R4.6** naming every one of the mismatched names;
+# - **R4.7** and leaves the model unchanged;
+# - **R4.8** otherwise it loads into the model the tensors whose names match;
+# - **R4.9** and changes nothing else: no frozen weight, even one the file holds;
+# - **R4.10** and returns the two lists: with `strict=False`, a mismatch never raises.
 
 # %% nbgrader={"grade_id": "adapter", "solution": true}
 def save_adapter(path, model):
@@ -798,7 +878,15 @@ save_adapter(scratch / "adapters" / "mirror.pt", adapted)
 names = sorted(torch.load(scratch / "adapters" / "mirror.pt", weights_only=True))
 assert names == ["0.lora_a", "0.lora_b", "3.lora_a", "3.lora_b"], f"the adapter file should hold the 4 LoRA tensors, not {names}"
 fresh = with_adapters(pretrained, [0, 3])
-assert load_adapter(scratch / "adapters" / "mirror.pt", fresh) == {"missing": [], "unexpected": []}
+
+def names_of(result):
+    """The two lists load_adapter returned, sorted (any order and any sequence will do)."""
+    assert isinstance(result, dict) and {"missing", "unexpected"} <= set(result), (
+        f"load_adapter should return {{'missing': [...], 'unexpected': [...]}}, not {result!r}")
+    return {key: sorted(result[key]) for key in ("missing", "unexpected")}
+
+
+assert names_of(load_adapter(scratch / "adapters" / "mirror.pt", fresh)) == {"missing": [], "unexpected": []}
 assert accuracy(fresh, mirrored(x_val), y_val) == accuracy(adapted, mirrored(x_val), y_val), "the loaded adapter should give the same model"
 first_only = with_adapters(pretrained, [0])
 try:
@@ -808,7 +896,7 @@ except ValueError as error:
 else:
     raise AssertionError("load_adapter(strict=True) should raise ValueError: the file holds 3.lora_a and 3.lora_b, "
                          "which the model lacks")
-mismatch = load_adapter(scratch / "adapters" / "mirror.pt", first_only, strict=False)
+mismatch = names_of(load_adapter(scratch / "adapters" / "mirror.pt", first_only, strict=False))
 assert mismatch == {"missing": [], "unexpected": ["3.lora_a", "3.lora_b"]}, f"strict=False returned {mismatch}"
 assert torch.equal(first_only[0].lora_b, adapted[0].lora_b), "with strict=False, the matching 0.lora_* should load"
 print("adapter saved (4 tensors), loaded, and a mismatch reported")
@@ -823,7 +911,8 @@ audit("ps06.adapter_roundtrip")
 
 # %% nbgrader={"grade": true, "grade_id": "audit_adapter_keys", "points": 2}
 # Hidden audit (2 points): an adapter saved for other layers is refused with every mismatched name
-# when strict, and reported exactly (no frozen weight among the missing) when not.
+# when strict, and reported exactly (no frozen weight among the missing) when not; a whole state_dict
+# given as an adapter reports its frozen weights as unexpected, and loads none of them.
 ### BEGIN HIDDEN TESTS
 from autograder import audit
 audit("ps06.adapter_keys")

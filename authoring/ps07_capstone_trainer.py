@@ -30,7 +30,7 @@
 # |---|---|---|
 # | 1 | `StepTrainer.train_epoch`: zero_grad, accumulation, clipping, the schedule, a progress bar | 2 + 8 |
 # | 2 | `EvalTrainer.evaluate`: eval mode, no autograd, a label per token | 1 + 3 |
-# | 3 | `CheckpointTrainer.save` and `load`: every state resuming needs | 2 + 4 |
+# | 3 | `CheckpointTrainer.save` and `load`: every state resuming needs, written and read safely | 2 + 6 |
 # | 4 | `Trainer.fit`: the history, checkpoints, resume, callbacks | 2 + 6 |
 # | milestones | an MLP and a CNN on digits, a Transformer that sorts | 4 + 2 |
 #
@@ -98,8 +98,30 @@ for step in bar:
 # **Task 1.** Complete `StepTrainer.train_epoch(loader) -> float`. The constructor is given: it
 # keeps every setting as an attribute (`self.model`, `self.optimizer`, `self.loss_fn`,
 # `self.scheduler`, `self.accum_steps`, `self.max_grad_norm`, `self.device`, ...). `train_epoch`
-# puts the model in train mode, trains one epoch as in the table above with a `tqdm` bar over the
-# micro-batches showing the running loss, and returns the epoch's mean loss per sample as a float.
+# trains one epoch as in the table above:
+#
+# - **R1.1** it puts the model in train mode first, whatever mode the model was in;
+# - **R1.2** it clears the gradients at the start of every window, and only there;
+# - **R1.3** each micro-batch's `backward()` runs on its loss scaled by `len(yb) / n_window`, so that a
+#   window's gradient is the gradient of its mean loss per sample, windows and micro-batches of
+#   unequal size included;
+# - **R1.4** it takes one `optimizer.step()` per window of `accum_steps` micro-batches;
+# - **R1.5** a last window shorter than `accum_steps` gets its step too;
+# - **R1.6** with `max_grad_norm` set, it clips the global norm of all the gradients together (one factor
+#   for every parameter) to `max_grad_norm`;
+# - **R1.7** it clips once per window, after the window's last `backward()` and before `optimizer.step()`;
+# - **R1.8** with `max_grad_norm=None` (the default) it does not clip;
+# - **R1.9** with a `scheduler`, it calls `scheduler.step()` once per optimizer step, never once per micro-batch;
+# - **R1.10** `scheduler.step()` comes after `optimizer.step()`;
+# - **R1.11** with `scheduler=None` (the default) it trains without a schedule;
+# - **R1.12** it returns the epoch's mean loss per sample: each micro-batch's loss weighted by `len(yb)`;
+# - **R1.13** that mean is of the losses before scaling;
+# - **R1.14** the value returned is a `float` (`loss.item()` arithmetic; a float subclass such as
+#   `numpy.float64` is fine, a tensor is not).
+#
+# The `tqdm` bar over the micro-batches, with the running loss, is for you to watch: the audits look
+# at what training does, not at what it draws. Moving each batch to `self.device`, as the table does,
+# lets the same Trainer run on a GPU; the audits run on the CPU, where it changes nothing.
 
 # %% nbgrader={"grade_id": "step_trainer", "solution": true}
 class StepTrainer:
@@ -163,7 +185,7 @@ def sgd_trainer(cls, lr=0.2, **settings):
 big, small = sgd_trainer(StepTrainer), sgd_trainer(StepTrainer, accum_steps=3)
 big_loss = big.train_epoch(make_loader(x_blobs, y_blobs, batch_size=24))
 small_loss = small.train_epoch(make_loader(x_blobs, y_blobs, batch_size=8))
-assert type(small_loss) is float, f"train_epoch must return a Python float, got {type(small_loss).__name__}"
+assert isinstance(small_loss, float), f"train_epoch must return a Python float, got {type(small_loss).__name__}"
 for (name, p), q in zip(big.model.named_parameters(), small.model.parameters()):
     assert torch.allclose(p, q, atol=1e-6), (
         f"micro-batches of 8 with accum_steps=3 should train exactly like batches of 24, but {name} differs: clear "
@@ -231,10 +253,20 @@ audit("ps07.clipping")
 # | digits | 4 × (one label) | 3 | **0.75** | 0.75 |
 # | sorted sequences | 2 × 4 | 6 | **0.75** | 3.0 |
 #
-# **Task 2.** Write `EvalTrainer.evaluate(loader) -> dict` returning `{"loss": float, "accuracy": float}`:
-# the mean loss per sample (each batch's loss weighted by `len(yb)`) and the share of labels whose
-# largest logit (over dimension 1) is the label; in eval mode, without autograd, batches on
-# `self.device`, the model left in the mode it had.
+# **Task 2.** Write `EvalTrainer.evaluate(loader) -> dict`:
+#
+# - **R2.1** it returns a dict `{"loss": float, "accuracy": float}` (any dict, an `OrderedDict` too; float
+#   subclasses such as `numpy.float64` are fine, tensors are not);
+# - **R2.2** `loss` is the mean loss per sample: each batch's loss weighted by `len(yb)`, the last batch
+#   may be shorter;
+# - **R2.3** a label counts as right when the largest logit over dimension 1 is the label;
+# - **R2.4** `accuracy` divides the labels predicted right by the number of labels, `yb.numel()` summed;
+# - **R2.5** the model runs in eval mode;
+# - **R2.6** autograd is off (`torch.no_grad()` or `torch.inference_mode()`);
+# - **R2.7** the model is given back in the mode it had: train mode stays train mode, eval mode stays
+#   eval mode.
+#
+# Batches go to `self.device`, as in Task 1 (not graded on the CPU).
 
 # %% nbgrader={"grade_id": "eval_trainer", "solution": true}
 class EvalTrainer(StepTrainer):
@@ -267,7 +299,7 @@ dropping = EvalTrainer(model, torch.optim.SGD(model.parameters(), lr=0.1), nn.Cr
 first = dropping.evaluate(make_loader(x_blobs, y_blobs, batch_size=16))
 second = dropping.evaluate(make_loader(x_blobs, y_blobs, batch_size=16))
 assert isinstance(first, dict) and set(first) >= {"loss", "accuracy"}, "return {'loss': ..., 'accuracy': ...}"
-assert all(type(first[k]) is float for k in ("loss", "accuracy")), "loss and accuracy should be Python floats"
+assert all(isinstance(first[k], float) for k in ("loss", "accuracy")), "loss and accuracy should be Python floats"
 assert first == second, f"two calls gave {first} and {second}: Dropout still drops units; call self.model.eval() first"
 assert dropping.model.training, "the model was in train mode when evaluate was called; leave it in train mode"
 tokens = EvalTrainer(nn.Identity(), torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1), nn.CrossEntropyLoss())
@@ -277,7 +309,8 @@ logits[1, [2, 2, 1, 1], range(4)] = 1.0
 labels = torch.tensor([[0, 1, 2, 1], [2, 2, 1, 0]])  # 3 + 3 of the 8 tokens are right
 token_accuracy = tokens.evaluate([(logits, labels)])["accuracy"]
 assert abs(token_accuracy - 0.75) < 1e-9, (f"6 of 8 tokens are right, so the accuracy is 0.75, not {token_accuracy}: "
-                                           f"divide by the number of labels, yb.numel()")
+                                           f"a token is right when its largest logit over dimension 1 (the "
+                                           f"vocabulary) is its label; divide by the number of labels, yb.numel()")
 print(f"evaluate: {first}, twice the same, model back in train mode; token accuracy {token_accuracy}")
 
 # %% nbgrader={"grade": true, "grade_id": "audit_eval_mode", "points": 2}
@@ -341,13 +374,34 @@ except Exception as refusal:
 # keeps the generator state in `self.loader_state`, and `fit` (Task 4) sets it on the loader it is
 # given. `save` reads it from `self.train_loader` (set by `fit`), when that loader has a generator.
 #
-# **Task 3.** Write `CheckpointTrainer.save(path)` and `load(path)`:
+# **Task 3.** Write `CheckpointTrainer.save(path)` and `load(path)`. `save` writes one file, and `load`
+# restores from it, into this Trainer's own objects (the model, optimizer and scheduler it was built
+# with, the global RNGs), every state of the table above:
 #
-# - `save` writes everything in the table above into one file, creating missing folders, atomically;
-#   the file must open with `torch.load(path, weights_only=True)`;
-# - `load` reads it (`weights_only=True`, `map_location="cpu"`) and restores every piece into this
-#   Trainer's objects (the optimizer and scheduler it was built with, the global RNGs), and keeps the
-#   loader's generator state in `self.loader_state`.
+# - **R3.1** the model's weights;
+# - **R3.2** the optimizer's state;
+# - **R3.3** the scheduler's state (when the Trainer has a scheduler);
+# - **R3.4** `self.epoch`;
+# - **R3.5** `self.history`;
+# - **R3.6** torch's RNG state;
+# - **R3.7** numpy's global RNG state;
+# - **R3.8** Python's `random` state;
+# - **R3.9** the state of the training loader's generator: `load` keeps it in `self.loader_state`.
+#
+# And safely:
+#
+# - **R3.10** `save` creates the folders of `path` that do not exist yet;
+# - **R3.11** `save` is atomic: a save that fails halfway (a full disk, a crash) leaves the previous
+#   checkpoint at `path` whole;
+# - **R3.12** the error of a save that failed reaches the caller;
+# - **R3.13** the file opens with `torch.load(path, weights_only=True)`;
+# - **R3.14** `load` opens it with `weights_only=True`: a file that holds anything else (a pickled
+#   function call) raises an error, and nothing in it runs;
+# - **R3.15** `load` maps every tensor to the CPU (`map_location="cpu"`): a checkpoint written on a GPU
+#   opens on a machine without one, and the RNG states come back as CPU tensors.
+#
+# On a GPU, Dropout draws from the CUDA generators as well (`torch.cuda.get_rng_state_all()`): save
+# them too when there are any. The grader has no GPU, so that part is not graded.
 
 # %% nbgrader={"grade_id": "checkpoint_trainer", "solution": true}
 class CheckpointTrainer(EvalTrainer):
@@ -407,7 +461,7 @@ def adam_trainer(cls, **settings):
 
 saver = adam_trainer(CheckpointTrainer)
 saver.train_loader = make_loader(x_blobs, y_blobs, batch_size=16, shuffle=True, seed=1)
-saver.history["train_loss"].append(saver.train_epoch(saver.train_loader))
+saver.history["train_loss"].append(float(saver.train_epoch(saver.train_loader)))
 saver.epoch = 1
 scratch = tempfile.TemporaryDirectory(prefix="ps07-")  # deleted, with what it holds, when the kernel stops
 checkpoint = Path(scratch.name) / "runs" / "blobs.pt"
@@ -424,7 +478,77 @@ for (name, p), q in zip(saver.model.named_parameters(), restored.model.parameter
     assert torch.equal(p, q), f"after load, {name} differs from the saved model's"
 assert restored.epoch == 1, f"after load, epoch should be 1, got {restored.epoch}"
 assert restored.history == saver.history, f"after load, the history should be {saver.history}, got {restored.history}"
-print(f"saved and loaded {checkpoint.name}: weights, epoch and history restored")
+
+# Trap 3: torch.save stands in for a disk that fills up after half a file. The checkpoint saved above must survive.
+real_save = torch.save
+
+
+def disk_full(obj, f, *args, **kwargs):
+    if isinstance(f, (str, os.PathLike)):
+        Path(f).write_bytes(b"half a checkpoint")
+    else:
+        f.write(b"half a checkpoint")
+    raise OSError("No space left on device (simulated by this test)")
+
+
+torch.save = disk_full
+try:
+    saver.save(checkpoint)
+except OSError:
+    pass
+finally:
+    torch.save = real_save
+try:
+    adam_trainer(CheckpointTrainer).load(checkpoint)
+except Exception as broken:
+    raise AssertionError(f"a save that failed halfway destroyed the checkpoint that was there before "
+                         f"({type(broken).__name__}): write to a temporary file beside it, then os.replace it onto "
+                         f"the path") from None
+
+# Trap 1: a checkpoint with a pickled function call inside must be refused, and the call must not run.
+ran = Path(scratch.name) / "the-call-ran"
+
+
+class PickledCall:
+    def __reduce__(self):
+        return os.mkdir, (str(ran),)
+
+
+tampered = Path(scratch.name) / "tampered.pt"
+torch.save({**torch.load(checkpoint, weights_only=True), "surprise": PickledCall()}, tampered)
+try:
+    adam_trainer(CheckpointTrainer).load(tampered)
+except Exception:
+    pass
+assert not ran.exists(), ("loading a checkpoint ran a function stored in it: torch.load with weights_only=False runs "
+                          "whatever a file names. Load with weights_only=True")
+
+# Trap 2: a checkpoint written on a GPU machine. This test marks every tensor saved meanwhile as living on cuda:0.
+on_gpu = []
+torch.serialization.register_package(0, lambda storage: "cuda:0" if on_gpu else None, lambda storage, location: None)
+from_gpu = Path(scratch.name) / "from_gpu.pt"
+on_gpu.append(True)
+try:
+    saver.save(from_gpu)
+finally:
+    on_gpu.clear()
+try:
+    adam_trainer(CheckpointTrainer).load(from_gpu)
+except RuntimeError as error:
+    raise AssertionError(f"a checkpoint written on a GPU would not load on a machine without one: map every tensor "
+                         f"to the CPU when loading (RNG states must be CPU tensors anyway). {error}") from None
+print(f"saved and loaded {checkpoint.name}: weights, epoch and history restored; it survived a failed save, "
+      f"a tampered file ran nothing, a checkpoint from a GPU loaded")
+
+
+# %% nbgrader={"grade": true, "grade_id": "audit_checkpoint_safety", "points": 2}
+# Hidden audit (2 points): save creates missing folders and is atomic (a save stopped by a full disk
+# keeps the previous checkpoint and raises); load refuses a file with a pickled call and runs
+# nothing of it; a checkpoint written on a GPU machine loads on the CPU.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps07.checkpoint_safety")
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ## 4. `fit`: epochs, checkpoints, resuming, callbacks
@@ -440,10 +564,27 @@ print(f"saved and loaded {checkpoint.name}: weights, epoch and history restored"
 #
 # Before the first epoch, `fit` resumes: with a `ckpt_dir` that holds checkpoints, it loads the latest
 # (`latest_checkpoint`, given below), then remembers `train_loader` in `self.train_loader` and, if
-# `load` left a generator state in `self.loader_state`, sets it on `train_loader.generator` (once).
+# `load` left a generator state in `self.loader_state`, sets it on `train_loader.generator`.
 # Restarting a notebook after a crash and running `fit` again then simply carries on.
 #
-# **Task 4.** Write `Trainer.fit(train_loader, val_loader, epochs) -> dict`, returning `self.history`.
+# **Task 4.** Write `Trainer.fit(train_loader, val_loader, epochs) -> dict`:
+#
+# - **R4.1** before the first epoch, with a `ckpt_dir` that holds checkpoints, it loads the latest;
+# - **R4.2** it keeps `train_loader` in `self.train_loader` (what `save` reads the generator from);
+# - **R4.3** it sets a generator state that `load` left in `self.loader_state` on `train_loader.generator`;
+# - **R4.4** `epochs` is the total: it trains while `self.epoch < epochs`, so a resumed Trainer trains
+#   only the epochs left;
+# - **R4.5** each epoch trains first, `train_epoch(train_loader)`, then evaluates, `evaluate(val_loader)`;
+# - **R4.6** it appends the epoch's training loss (what `train_epoch` returned) and validation loss and
+#   accuracy to the three lists of `self.history`;
+# - **R4.7** it counts the epoch, `self.epoch += 1`, before saving and before the callbacks;
+# - **R4.8** with a `ckpt_dir`, it saves `checkpoint_path(self.ckpt_dir, self.epoch)` after every epoch,
+#   once the epoch is recorded and counted;
+# - **R4.9** with `ckpt_dir=None` (the default) it saves and loads nothing;
+# - **R4.10** after every epoch, once it is recorded, counted and saved, it calls every callback,
+#   `callback(self)`, each one even when an earlier one returned `True`;
+# - **R4.11** it stops after the epoch in which any callback returned `True`;
+# - **R4.12** it returns `self.history`, a dict of the three lists.
 
 # %% nbgrader={"grade_id": "trainer", "solution": true}
 def checkpoint_path(ckpt_dir, epoch):
@@ -494,7 +635,7 @@ history = fitter.fit(make_loader(x_blobs[:32], y_blobs[:32], batch_size=8, shuff
 assert isinstance(history, dict) and set(history) >= {"train_loss", "val_loss", "val_accuracy"}, (
     "return the history: a dict with the lists 'train_loss', 'val_loss' and 'val_accuracy'")
 for key in ("train_loss", "val_loss", "val_accuracy"):
-    assert len(history[key]) == 4 and all(type(v) is float for v in history[key]), (
+    assert len(history[key]) == 4 and all(isinstance(v, float) for v in history[key]), (
         f"history[{key!r}] should hold 4 floats, one per epoch: {history[key]}")
 assert history["train_loss"][-1] < history["train_loss"][0], f"the loss should fall on easy blobs: {history['train_loss']}"
 assert fitter.epoch == 4, f"after fit(..., epochs=4) the Trainer has trained 4 epochs, but self.epoch is {fitter.epoch}"
@@ -502,7 +643,16 @@ assert seen == [1, 2, 3, 4], f"each callback runs once after every epoch, with s
 final = fitter.evaluate(val_blobs)["loss"]
 assert abs(final - history["val_loss"][-1]) < 1e-6, (
     f"history['val_loss'][-1] is {history['val_loss'][-1]:.6f}, but the trained model's validation loss is {final:.6f}")
-print("fit: 4 epochs recorded, callbacks after each, the last val_loss is the final model's")
+stopper_saw, watcher_saw = [], []
+stopping = sgd_trainer(Trainer, callbacks=[lambda trainer: stopper_saw.append(trainer.epoch) or trainer.epoch >= 2,
+                                           lambda trainer: watcher_saw.append(trainer.epoch)])
+stopped = stopping.fit(make_loader(x_blobs[:32], y_blobs[:32], batch_size=8), val_blobs, epochs=5)
+assert len(stopped["val_loss"]) == 2, (f"the first callback returned True after epoch 2, so fit should stop there; "
+                                       f"it ran {len(stopped['val_loss'])} epochs")
+assert watcher_saw == [1, 2], (f"with two callbacks, each runs after every epoch, even when the one before it asked "
+                               f"to stop: the second saw epochs {watcher_saw}, not [1, 2]")
+print("fit: 4 epochs recorded, callbacks after each, the last val_loss is the final model's; "
+      "a callback stopped fit after epoch 2, and the other still ran")
 
 # %% nbgrader={"grade": true, "grade_id": "audit_history", "points": 2}
 # Hidden audit (2 points): every history entry against the loss calls and a recomputation of each

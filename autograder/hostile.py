@@ -113,6 +113,13 @@ def edit(grade_id: str, old: str, new: str) -> Change:
     return change
 
 
+def both(*changes: Change) -> Change:
+    def change(nb, forbidden):
+        for one in changes:
+            one(nb, forbidden)
+    return change
+
+
 def outside(nb: NotebookNode, forbidden: Forbidden) -> None:
     """A cell that tries to write and read where a submission must not, and to reach the host."""
     root, other, home, port = forbidden.course_root, forbidden.other_student, forbidden.home, forbidden.port
@@ -179,20 +186,24 @@ HOSTILE = [
             prepend("learning_helpers", "get_ipython().input_transformers_post.append(\n"
                     "    lambda lines: [line.replace('audit(', 'print(') for line in lines])\n"),
             fails={c: "Nothing was recorded" for c in AUDITS[7:]}),
+    # In its kernel the patched step clears what it applied, so its visible tests pass there (unlike
+    # no_zero_grad's); the audits run the functions where no patch reaches.
     Hostile("tamper_optimizer_methods", "no zero_grad, and SGD.step patched in the kernel to clear the gradients",
-            prepend("train_step", "_sgd_step = torch.optim.SGD.step\n\n\n"
-                    "def _step_then_clear(self, closure=None):\n"
-                    "    loss = _sgd_step(self, closure)\n"
-                    "    for group in self.param_groups:\n"
-                    "        for p in group['params']:\n"
-                    "            p.grad = None\n"
-                    "    return loss\n\n\n"
-                    "torch.optim.SGD.step = _step_then_clear\n\n\n"), base="no_zero_grad"),
+            both(edit("train_step", "    optimizer.zero_grad()\n", ""),
+                 prepend("train_step", "_sgd_step = torch.optim.SGD.step\n\n\n"
+                         "def _step_then_clear(self, closure=None):\n"
+                         "    loss = _sgd_step(self, closure)\n"
+                         "    for group in self.param_groups:\n"
+                         "        for p in group['params']:\n"
+                         "            p.grad = None\n"
+                         "    return loss\n\n\n"
+                         "torch.optim.SGD.step = _step_then_clear\n\n\n")),
+            fails={"audit_zero_grad": "accumulate across steps", "audit_convergence": "decrease"}),
     Hostile("tamper_always_equal", "loss_decrease returns first - last as a float whose == is always True",
             edit("learning_helpers", "return (history[0] - history[-1]) / history[0]",
                  "class Close(float):\n        def __eq__(self, other):\n            return True\n\n"
                  "    return Close(history[0] - history[-1])"),
-            fails={"test_learning_helpers": "is 0.75", "audit_loss_decrease": "not a Python float"}),
+            fails={"test_learning_helpers": "is 0.75", "audit_loss_decrease": "(first - last) / first"}),
     Hostile("tamper_assert_helpers", "patches torch.testing.assert_close and math.isclose to pass anything",
             prepend("learning_helpers", "import math\ntorch.testing.assert_close = lambda *a, **k: None\n"
                     "math.isclose = lambda *a, **k: True\n\n"), base="loss_decrease_absolute"),

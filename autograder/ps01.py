@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from autograder.audit import AuditFailure, Check
-from autograder.instrument import describe, grads, params
+from autograder.instrument import describe, params
 from autograder.judging import close, empty, epoch_means, loaded, loss_and_grads, ordinal, require_float
 from autograder.problems import batches, blobs, mlp, problem, setup, uneven_loader
 
@@ -25,18 +25,24 @@ def collect_zero_grad(fns: dict, seed: int) -> dict:
     log, opt, loss_fn = setup(model, lr)
     calls = []
     for xb, yb in batches(x, y, 8):
-        start, before = len(log.events), params(model.named_parameters())
+        start, steps, before = len(log.events), len(log.step_grads), params(model.named_parameters())
         fns["train_step"](model, loss_fn, opt, xb, yb)
-        calls.append({"before": before, "grads": grads(model.named_parameters()), "events": log.events[start:]})
+        calls.append({"before": before, "step_grads": log.step_grads[steps:], "events": log.events[start:]})
     return {"calls": calls}
 
 
 def judge_zero_grad(rec: dict, seed: int) -> None:
+    """What each call's optimizer.step() applied must be that call's batch gradient alone. Where the
+    gradients are cleared (before backward, or after the previous step) is the student's choice."""
     model, x, y, lr = problem(seed, 32)
     previous = None
     for i, (call, (xb, yb)) in enumerate(zip(rec["calls"], batches(x, y, 8), strict=True), 1):
         _, own = loss_and_grads(model, call["before"], xb, yb)
-        got, events = call["grads"], call["events"]
+        events = call["events"]
+        if not call["step_grads"] or ("backward" in events and events.index("step") < events.index("backward")):
+            previous = None  # no step, or a step before backward: every_parameter_learns names that bug
+            continue
+        got = call["step_grads"][0]
         if close(got, own):
             previous = got
             continue
@@ -45,19 +51,19 @@ def judge_zero_grad(rec: dict, seed: int) -> None:
                 raise AuditFailure("optimizer.zero_grad() ran after loss.backward(): it erased this batch's "
                                    "gradients, so optimizer.step() had nothing to apply. "
                                    "Order the step as zero_grad(), forward, loss, backward(), step().")
-            raise AuditFailure(f"After the {ordinal(i)} call of train_step the parameters had no gradient. "
-                               f"train_step must call loss.backward() on the loss from loss_fn.")
+            raise AuditFailure(f"At optimizer.step() in the {ordinal(i)} call of train_step the parameters had "
+                               f"no gradient. train_step must call loss.backward() on the loss from loss_fn.")
         if close(got, {n: 2 * g for n, g in own.items()}):
-            raise AuditFailure(f"After the {ordinal(i)} call of train_step every gradient was exactly twice "
-                               f"this batch's gradient: the gradient was accumulated twice in one step "
+            raise AuditFailure(f"At optimizer.step() in the {ordinal(i)} call of train_step every gradient was "
+                               f"exactly twice this batch's gradient: the gradient was accumulated twice in one step "
                                f"(backward() called twice?). Call loss.backward() once per step.")
         if previous is not None and close(got, {n: previous[n] + g for n, g in own.items()}):
-            raise AuditFailure(f"After the {ordinal(i)} call of train_step the gradients were this batch's "
-                               f"gradient plus the previous batches': gradients accumulate across steps. "
+            raise AuditFailure(f"At optimizer.step() in the {ordinal(i)} call of train_step the gradients were "
+                               f"this batch's gradient plus the previous batches': gradients accumulate across steps. "
                                f"Call optimizer.zero_grad() in train_step before loss.backward().")
         name = next(n for n in own if not close(got[n], own[n]))
-        raise AuditFailure(f"After the {ordinal(i)} call of train_step, {name}.grad was not the gradient of "
-                           f"this batch's loss. Compute the loss on (xb, yb) with loss_fn and call "
+        raise AuditFailure(f"At optimizer.step() in the {ordinal(i)} call of train_step, {name}.grad was not "
+                           f"the gradient of this batch's loss. Compute the loss on (xb, yb) with loss_fn and call "
                            f"backward() on it once, after optimizer.zero_grad().")
 
 
@@ -252,11 +258,14 @@ def judge_convergence(rec: dict, seed: int) -> None:
 # ---------------------------------------------------------------- learning-verification helpers
 
 def flow_model(seed: int) -> nn.Sequential:
-    """A model after one backward pass, with a frozen layer and a parameter the forward never uses."""
+    """A model after one backward pass, with a frozen layer, a parameter the forward never uses
+    (.grad None) and one whose gradient is all zeros (norm 0.0, not None)."""
     model, x, y, _ = problem(seed, 16)
     model[2].requires_grad_(False)
     model.register_parameter("unused", nn.Parameter(torch.ones(3)))
+    model.register_parameter("zeroed", nn.Parameter(torch.ones(2)))
     nn.functional.cross_entropy(model(x), y).backward()
+    model.zeroed.grad = torch.zeros(2)
     return model
 
 
@@ -283,6 +292,10 @@ def judge_gradient_flow(rec: dict, seed: int) -> None:
                                    f"None for it, not {item.get('value', item['type'])}: None is how you spot "
                                    f"a parameter that no gradient reaches.")
             continue
+        if item["type"] == "NoneType":
+            raise AuditFailure(f"gradient_flow reported None for '{n}', but it has a gradient (its .grad is a "
+                               f"tensor{' of zeros, norm 0.0' if not p.grad.any() else ''}): report None only "
+                               f"where p.grad is None, and the L2 norm everywhere else.")
         value = require_float(item, f"gradient_flow (for '{n}')")
         g = p.grad
         if close(value, g.norm().item()):
@@ -325,7 +338,7 @@ def judge_weight_change(rec: dict, seed: int) -> None:
                                f"is {expected:.6g}: (after[name] - before[name]).norm().item().")
 
 
-LOSS_HISTORIES = ([2.0, 1.5, 0.5], [1.0, 1.25], [0.8], [3.0, 2.0, 2.5, 1.2, 0.9])
+LOSS_HISTORIES = ([2.0, 1.5, 0.5], [1.0, 1.25], [0.8], [0.5, 0.5, 0.5], [3.0, 2.0, 2.5, 1.2, 0.9])
 
 
 def collect_loss_decrease(fns: dict, seed: int) -> dict:

@@ -17,11 +17,13 @@ from autograder.problems import problem, setup
 
 
 def accumulation_case(seed: int) -> tuple[nn.Sequential, DataLoader, float, int]:
-    """A model, a loader of micro-batches of 8 (the last one short) and accum_steps leaving a tail."""
+    """A model, a loader of micro-batches of 8 (the last one short) and accum_steps leaving a tail window
+    of at least 2 micro-batches, the short one among them (so equal weights per micro-batch are wrong)."""
     n_full, short = 8 + seed % 4, 2 + seed % 5
     model, x, y, lr = problem(seed, 8 * n_full + short)
+    y[-short:] = (y[-short:] + 1) % int(y.max() + 1)  # a mislabelled short micro-batch: its loss stands apart
     micro = n_full + 1
-    accum = next(a for a in (3, 4, 5) if micro % a)
+    accum = next(a for a in (3, 4, 5) if micro % a >= 2)
     return model, DataLoader(TensorDataset(x, y), batch_size=8), lr, accum
 
 
@@ -61,22 +63,22 @@ def judge_large_batch_gradient(rec: dict, seed: int) -> None:
                                f"before its backward passes, never between backward() and step().")
         if close(got, combine(gs, [1.0] * m), rtol=1e-5):
             raise AuditFailure(f"{where} the gradient was the sum of the micro-batch gradients, {m} times "
-                               f"too large: scale each micro-batch loss before backward() (by its share of "
-                               f"the window's samples, len(yb) / n_window).")
+                               f"too large (R1.6): scale each micro-batch loss before backward() (by its "
+                               f"share of the window's samples).")
         if close(got, combine(gs, [0.0] * (m - 1) + [sizes[-1] / sum(sizes)]), rtol=1e-5):
-            raise AuditFailure(f"{where} only the last micro-batch's gradient was left: zero_grad() ran "
-                               f"inside the micro-batch loop and erased the others. Clear the gradients "
+            raise AuditFailure(f"{where} only the last micro-batch's gradient was left (R1.5): the gradients "
+                               f"were cleared inside the micro-batch loop, erasing the others. Clear them "
                                f"once, at the start of the window.")
         if previous is not None and close(got, {n: previous[n] + right[n] for n in right}, rtol=1e-5):
-            raise AuditFailure(f"{where} the gradient still held the previous window's gradient: call "
-                               f"optimizer.zero_grad() at the start of every window.")
+            raise AuditFailure(f"{where} the gradient still held the previous window's gradient (R1.4): "
+                               f"clear the gradients at the start of every window.")
         if close(got, combine(gs, [1.0 / accum] * m), rtol=1e-5):
-            raise AuditFailure(f"{where} each micro-batch loss was divided by accum_steps={accum}. That is "
-                               f"the big batch only when every window has accum_steps micro-batches of "
-                               f"equal size; weight each by len(yb) / (samples in the window) instead.")
+            raise AuditFailure(f"{where} each micro-batch loss was divided by accum_steps={accum} (R1.7). "
+                               f"That is the big batch only when every window has accum_steps micro-batches "
+                               f"of equal size; weight each by its share of the window's samples instead.")
         if close(got, combine(gs, [1.0 / m] * m), rtol=1e-5):
             raise AuditFailure(f"{where} every micro-batch got the same weight 1/{m}, but their sizes "
-                               f"differ: weight each micro-batch loss by len(yb) / (samples in the window).")
+                               f"differ (R1.7): weight each micro-batch loss by its share of the window's samples.")
         raise AuditFailure(f"{where} the gradient was not the gradient of the mean loss over the "
                            f"window's samples (relative tolerance 1e-5).")
 
@@ -90,10 +92,10 @@ def judge_steps_per_window(rec: dict, seed: int) -> None:
     if steps == n_micro // accum:
         raise AuditFailure(f"{n_micro} micro-batches with accum_steps={accum} make {expected} windows, the "
                            f"last one of {n_micro % accum}, but optimizer.step() ran {steps} times: the "
-                           f"leftover window was dropped. Step once more for it.")
+                           f"leftover window was dropped (R1.3). Step once more for it.")
     if steps == n_micro:
         raise AuditFailure(f"optimizer.step() ran after every micro-batch ({steps} times); it must run once "
-                           f"per window of accum_steps={accum} micro-batches ({expected} times here).")
+                           f"per window of accum_steps={accum} micro-batches ({expected} times here, R1.2).")
     raise AuditFailure(f"optimizer.step() ran {steps} times for {n_micro} micro-batches with "
                        f"accum_steps={accum}; ceil({n_micro} / {accum}) = {expected} windows need {expected} steps.")
 
@@ -101,6 +103,8 @@ def judge_steps_per_window(rec: dict, seed: int) -> None:
 def judge_zero_grad_at_window_start(rec: dict, seed: int) -> None:
     _, loader, _, accum = accumulation_case(seed)
     empty_at = rec["empty_at_backward"]
+    if not rec["losses"]:
+        raise AuditFailure(_NEVER_CALLED)
     if len(empty_at) != len(loader):
         raise AuditFailure(f"backward() reached the loss {len(empty_at)} times for {len(loader)} micro-batches: "
                            f"call backward once per micro-batch, on the loss from loss_fn (scaled).")
@@ -108,26 +112,36 @@ def judge_zero_grad_at_window_start(rec: dict, seed: int) -> None:
         window, position = i // accum + 1, i % accum
         if position == 0 and not was_empty:
             raise AuditFailure(f"When the first backward of window {window} began, .grad still held an "
-                               f"earlier gradient: call optimizer.zero_grad() at the start of every window.")
+                               f"earlier gradient (R1.4): clear the gradients at the start of every window.")
         if position > 0 and was_empty:
             raise AuditFailure(f"When the backward of micro-batch {position + 1} of window {window} began, the "
-                               f"gradients had been cleared: zero_grad() sits inside the micro-batch loop. "
-                               f"Clear the gradients once per window, before its first backward.")
+                               f"gradients had been cleared (R1.5): zero_grad() sits inside the micro-batch "
+                               f"loop. Clear the gradients once per window, before its first backward.")
+
+
+_NEVER_CALLED = ("loss_fn was never called: compute each micro-batch's loss with the loss_fn passed in (R1.1), "
+                 "not with a loss function of your own; the audits pass an instrumented one.")
 
 
 def judge_epoch_loss(rec: dict, seed: int) -> None:
     _, loader, _, _ = accumulation_case(seed)
     value = require_float(rec["returned"], "train_epoch_accumulated")
     losses, sizes = rec["losses"], rec["sizes"]
+    if not losses:
+        raise AuditFailure(_NEVER_CALLED)
     if len(losses) != len(loader):
         raise AuditFailure(f"loss_fn was called {len(losses)} times for {len(loader)} micro-batches: "
-                           f"compute the loss of every micro-batch once.")
-    expected, _ = epoch_means(losses, sizes)
+                           f"compute the loss of every micro-batch once, with loss_fn (R1.1).")
+    expected, plain = epoch_means(losses, sizes)
     if close(value, expected, rtol=1e-5):
         return
     if value < expected / 1.5:
         raise AuditFailure(f"train_epoch_accumulated returned {value:.6g}, but the micro-batch losses average "
-                           f"{expected:.6g} per sample: report the losses before scaling them for backward().")
+                           f"{expected:.6g} per sample: report the losses before scaling them for backward() (R1.9).")
+    if close(value, plain, rtol=1e-5):
+        raise AuditFailure(f"train_epoch_accumulated returned {value:.6g}, the plain mean of the micro-batch "
+                           f"losses, but the last micro-batch is shorter: the mean per sample is {expected:.6g} "
+                           f"(weight each micro-batch's loss by its size, R1.10).")
     raise AuditFailure(f"train_epoch_accumulated returned {value:.6g}; the per-sample mean of the "
                        f"micro-batch losses is {expected:.6g} (weight each loss by len(yb)).")
 

@@ -48,6 +48,23 @@ def warmup_cosine_truth(base_lr: float, steps: int, warmup_steps: int, total_ste
 FIX = "Use math.cos and math.pi (or .item()) so that the schedule is a plain number."
 
 
+def called(fn, *args, **kwargs) -> dict:
+    """describe() of what fn returned, or {"type": "raised", "raised": "Error: message"} if it raised."""
+    try:
+        return describe(fn(*args, **kwargs))
+    except NotImplementedError:
+        raise
+    except Exception as e:  # the student's bug, told apart from a wrong value by the judge
+        return {"type": "raised", "raised": f"{type(e).__name__}: {e}"}
+
+
+def number(d: dict, call: str, hint: str = "") -> float:
+    """The float a schedule call returned; an AuditFailure if it raised or returned another type."""
+    if d["type"] == "raised":
+        raise AuditFailure(f"{call} raised {d['raised']}{hint}")
+    return require_float(d, call, FIX)
+
+
 def same(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
 
@@ -80,7 +97,8 @@ def judge_step_decay(rec: dict, seed: int) -> None:
             raise AuditFailure(f"{where}. Your LR shrinks a little at every step; step decay keeps it constant "
                                f"for step_size steps: the exponent is step // step_size (integer division).")
         if same(got, p["base_lr"] * p["gamma"] ** (s // p["step_size"] + 1)) or same(
-                got, p["base_lr"] * p["gamma"] ** ((s + 1) // p["step_size"])):
+                got, p["base_lr"] * p["gamma"] ** ((s + 1) // p["step_size"])) or (
+                s < p["step_size"] and got < p["base_lr"]):
             raise AuditFailure(f"{where}. The decay comes early: the LR is base_lr for steps 0 to "
                                f"step_size - 1, and gamma * base_lr from step step_size on.")
         raise AuditFailure(f"{where} (base_lr * gamma ** (step // step_size)).")
@@ -99,9 +117,18 @@ def edge_steps(p: dict) -> list[int]:
     return sorted({0, 1, w - 1, w, w + 1, (w + t) // 2, t - 1, t, t + 1, t + 5, 2 * t} - {-1})
 
 
+def default_steps(p: dict) -> list[int]:
+    """Steps at which warmup_cosine is called with min_lr left out."""
+    w, t = p["warmup_steps"], p["total_steps"]
+    return [w, (w + t) // 2, t, t + 3]
+
+
 def collect_warmup_cosine_edges(fns: dict, seed: int) -> dict:
     p = warmup_params(seed)
-    return {"values": {str(s): describe(fns["warmup_cosine"](s, **p)) for s in edge_steps(p)}}
+    fn = fns["warmup_cosine"]
+    no_min = {k: v for k, v in p.items() if k != "min_lr"}
+    return {"values": {str(s): called(fn, s, **p) for s in edge_steps(p)},
+            "default": {str(s): called(fn, s, **no_min) for s in default_steps(p)}}
 
 
 def warmup_call(s: int, p: dict) -> str:
@@ -114,7 +141,7 @@ def judge_warmup_cosine_edges(rec: dict, seed: int) -> None:
     w, t = p["warmup_steps"], p["total_steps"]
     steps = edge_steps(p)
     truth = warmup_cosine_truth(p["base_lr"], max(steps) + 1, w, t, p["min_lr"])
-    got = {s: require_float(rec["values"][str(s)], warmup_call(s, p), FIX) for s in steps}
+    got = {s: number(rec["values"][str(s)], warmup_call(s, p)) for s in steps}
     for s in steps:
         if same(got[s], truth[s]):
             continue
@@ -136,11 +163,20 @@ def judge_warmup_cosine_edges(rec: dict, seed: int) -> None:
             if got[2 * t] > p["min_lr"] * (1 + 1e-6) else ""
         raise AuditFailure(f"{where}: past total_steps the LR stays at min_lr{rose}. Clamp it: return min_lr "
                            f"when step >= total_steps.")
+    no_min = {**p, "min_lr": 0.0}
+    truth = warmup_cosine_truth(p["base_lr"], t + 4, w, t, 0.0)
+    for s in default_steps(p):
+        call = warmup_call(s, no_min).replace(", min_lr=0)", ")")
+        got = number(rec["default"][str(s)], call, ": min_lr is optional; leave its default in the signature "
+                                                   "(min_lr=0.0).")
+        if not same(got, truth[s]):
+            raise AuditFailure(f"{call}, with min_lr left out, returned {got:.6g}, expected {truth[s]:.6g}: "
+                               f"min_lr defaults to 0.0 (keep min_lr=0.0 in the signature).")
 
 
 def collect_cosine_matches_torch(fns: dict, seed: int) -> dict:
     cases = [warmup_params(seed, warmup=False), {**warmup_params(seed + 1, warmup=False), "min_lr": 0.0}]
-    return {"values": [[describe(fns["warmup_cosine"](s, **p)) for s in range(p["total_steps"] + 1)] for p in cases]}
+    return {"values": [[called(fns["warmup_cosine"], s, **p) for s in range(p["total_steps"] + 1)] for p in cases]}
 
 
 def judge_cosine_matches_torch(rec: dict, seed: int) -> None:
@@ -149,7 +185,8 @@ def judge_cosine_matches_torch(rec: dict, seed: int) -> None:
         t = p["total_steps"]
         truth = [lr for lr, in torch_lrs(lambda opt: CosineAnnealingLR(opt, t, p["min_lr"]), [p["base_lr"]], t + 1)]
         for s, (d, want) in enumerate(zip(values, truth, strict=True)):
-            got = require_float(d, warmup_call(s, p), FIX)
+            got = number(d, warmup_call(s, p), ": with warmup_steps=0 there is no warmup step to divide by; the "
+                                               "cosine starts at step 0.")
             if not same(got, want):
                 raise AuditFailure(f"{warmup_call(s, p)} returned {got:.6g}, but torch's CosineAnnealingLR("
                                    f"T_max={t}, eta_min={p['min_lr']:.4g}) from LR {p['base_lr']:.4g} gives "
@@ -164,9 +201,12 @@ def scheduler_cases(seed: int) -> list[tuple[str, dict, int]]:
     """(kind, kwargs, steps) for each kind, at parameters of the seed."""
     step = step_params(seed)
     warm = warmup_params(seed + 7)
+    bare = warmup_params(seed + 11)  # min_lr left out: it defaults to 0.0
     return [("step", dict(step_size=step["step_size"], gamma=step["gamma"]), 3 * step["step_size"] + 2),
             ("warmup_cosine", dict(warmup_steps=warm["warmup_steps"], total_steps=warm["total_steps"],
-                                   min_lr=warm["min_lr"]), warm["total_steps"] + 1)]
+                                   min_lr=warm["min_lr"]), warm["total_steps"] + 1),
+            ("warmup_cosine", dict(warmup_steps=bare["warmup_steps"], total_steps=bare["total_steps"]),
+             bare["total_steps"] + 1)]
 
 
 FUNCTION = {"step": "step_decay", "warmup_cosine": "warmup_cosine"}  # the schedule function of each kind
@@ -182,7 +222,13 @@ def collect_scheduler_lrs(fns: dict, seed: int) -> dict:
     runs = []
     for kind, kwargs, steps in scheduler_cases(seed):
         opt = torch.optim.SGD([{"params": [nn.Parameter(torch.zeros(2))], "lr": b} for b in base_lrs(seed)])
-        scheduler = fns["make_scheduler"](opt, kind, **kwargs)
+        try:
+            scheduler = fns["make_scheduler"](opt, kind, **kwargs)
+        except NotImplementedError:
+            raise
+        except Exception as e:
+            runs.append({"raised": f"{type(e).__name__}: {e}"})
+            continue
         run = {"type": describe(scheduler)["type"], "is_scheduler": isinstance(scheduler, LRScheduler), "lrs": []}
         if run["is_scheduler"]:
             for _ in range(steps):
@@ -197,14 +243,18 @@ def judge_scheduler_lrs(rec: dict, seed: int) -> None:
     bases = base_lrs(seed)
     for (kind, kwargs, steps), run in zip(scheduler_cases(seed), rec["runs"], strict=True):
         call = f"make_scheduler(optimizer, {kind!r}, {', '.join(f'{k}={v:.4g}' for k, v in kwargs.items())})"
+        if "raised" in run:
+            omitted = " min_lr is optional (0.0 by default), so it may be left out." if "min_lr" not in kwargs \
+                and kind == "warmup_cosine" else ""
+            raise AuditFailure(f"{call} raised {run['raised']}.{omitted}")
         if not run["is_scheduler"]:
             raise AuditFailure(f"{call} returned a {run['type']}, not a torch scheduler (a subclass of "
                                f"torch.optim.lr_scheduler.LRScheduler).")
         if kind == "step":
             truth = [step_truth(b, steps, kwargs["step_size"], kwargs["gamma"]) for b in bases]
         else:
-            truth = [warmup_cosine_truth(b, steps, kwargs["warmup_steps"], kwargs["total_steps"], kwargs["min_lr"])
-                     for b in bases]
+            truth = [warmup_cosine_truth(b, steps, kwargs["warmup_steps"], kwargs["total_steps"],
+                                         kwargs.get("min_lr", 0.0)) for b in bases]
         lrs = run["lrs"]
         if len(lrs) != steps or any(len(row) != len(bases) for row in lrs):
             raise AuditFailure(f"{call} changed the optimizer's parameter groups; it should only set their LRs.")
@@ -222,11 +272,50 @@ def judge_scheduler_lrs(rec: dict, seed: int) -> None:
                 if all(same(lrs[s][h], truth[0][s]) for h in range(len(bases))):
                     raise AuditFailure(f"{where}: every group followed the first group's base LR. Each group "
                                        f"follows the schedule from its own base LR: loop over self.base_lrs.")
-                if s + 1 < steps and same(got, truth[g][s + 1]):
+                if kind == "warmup_cosine" and "min_lr" not in kwargs and s >= kwargs["total_steps"] - 1:
+                    where += ": with min_lr left out, the schedule ends at its default, 0.0"
+                elif s + 1 < steps and same(got, truth[g][s + 1]):
                     where += (", its value one step later: after n calls of step() the LR is the schedule at "
                               "step n (self.last_epoch)")
                 raise AuditFailure(f"{where}. If the audit of {FUNCTION[kind]} fails too, fix that first: "
                                    f"a scheduler built on it follows its values.")
+
+
+UNKNOWN = ["cosine", "exponential", "linear", "constant", "onecycle", "plateau", "polynomial"]
+
+
+def unknown_kinds(seed: int) -> list[str]:
+    return random.Random(seed).sample(UNKNOWN, 2)
+
+
+def collect_unknown_kind(fns: dict, seed: int) -> dict:
+    runs = []
+    for kind in unknown_kinds(seed):
+        opt = torch.optim.SGD([nn.Parameter(torch.zeros(2))], lr=0.1)
+        try:
+            out = fns["make_scheduler"](opt, kind, step_size=3, gamma=0.5)
+        except NotImplementedError:
+            raise
+        except Exception as e:
+            runs.append({"raised": type(e).__name__, "value_error": isinstance(e, ValueError), "message": str(e)[:2000]})
+        else:
+            runs.append({"returned": describe(out)["type"]})
+    return {"runs": runs}
+
+
+def judge_unknown_kind(rec: dict, seed: int) -> None:
+    for kind, run in zip(unknown_kinds(seed), rec["runs"], strict=True):
+        call = f"make_scheduler(optimizer, {kind!r}, step_size=3, gamma=0.5)"
+        if "returned" in run:
+            raise AuditFailure(f"{call} returned a {run['returned']} instead of raising: a kind other than 'step' "
+                               f"and 'warmup_cosine' must raise a ValueError.")
+        if not run["value_error"]:
+            raise AuditFailure(f"{call} raised {run['raised']}, not a ValueError: check the kind yourself and "
+                               f"raise ValueError for any other.")
+        missing = [k for k in ("'step'", "'warmup_cosine'") if k.strip("'") not in run["message"]]
+        if missing:
+            raise AuditFailure(f"{call} raised ValueError({run['message']!r}), which does not name the kinds "
+                               f"make_scheduler accepts ({' and '.join(missing)} missing): say which kinds exist.")
 
 
 # -----------------------------------------------------------------------------
@@ -324,6 +413,11 @@ def judge_lr_history(rec: dict, seed: int) -> None:
         raise AuditFailure(f"{where}: record, for every step, the LR in optimizer.param_groups[0]['lr'] "
                            f"when optimizer.step() runs.")
     losses = float_list(rec["returned"], "loss", n)
+    if len(rec["losses"]) == 2 * n and all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+                                           for a, b in zip(losses, rec["losses"][1::2])):
+        raise AuditFailure("history['loss'] holds a second loss, computed again after optimizer.step(): record "
+                           "the loss of the step itself, the one backward() ran on (loss.item()), computed "
+                           "before the step.")
     if len(rec["losses"]) != n:
         raise AuditFailure(f"loss_fn was called {len(rec['losses'])} times for {n} batches: compute each "
                            f"batch's loss once.")
@@ -409,6 +503,7 @@ CHECKS = [
     Check("ps03.cosine_matches_torch", ("warmup_cosine",), collect_cosine_matches_torch, judge_cosine_matches_torch,
           seed=4303),
     Check("ps03.scheduler_lrs", ("make_scheduler",), collect_scheduler_lrs, judge_scheduler_lrs, seed=4304),
+    Check("ps03.unknown_kind", ("make_scheduler",), collect_unknown_kind, judge_unknown_kind, seed=4308),
     Check("ps03.lr_used_per_step", ("train_with_scheduler",), collect_loop, judge_lr_used_per_step, seed=4305),
     Check("ps03.lr_history", ("train_with_scheduler",), collect_loop, judge_lr_history, seed=4306),
     Check("ps03.decay_beats_constant", ("train_with_scheduler",), collect_decay_beats_constant,

@@ -1,10 +1,13 @@
 """Hidden audit checks for ps04_gradient_clipping.
 
 The norm and clipping functions run on hidden parameter sets (some parameters without .grad, a
-generator instead of a list, norm types 1, 2, 3 and inf, norms above and under the bound); each
-judge rebuilds the same tensors and applies torch's own `clip_grad_norm_` / `clip_grad_value_`.
-`train_step_clipped` runs with an instrumented optimizer on a problem whose unclipped training
-explodes: the gradient each `optimizer.step()` saw must be that batch's own gradient, clipped.
+generator instead of a list, norm types 1, 2, 3 and inf and left out, norms above and under the
+bound, every gradient zero, no gradient at all); each judge rebuilds the same tensors and applies
+torch's own `clip_grad_norm_` / `clip_grad_value_`. A generator case is run again with a list, so
+that a generator used up by a second pass is told apart. `train_step_clipped` runs with an
+instrumented optimizer on a problem whose unclipped training explodes, each call starting with an
+earlier batch's gradient left in .grad: the gradient each `optimizer.step()` saw must be that batch's
+own gradient, clipped.
 """
 import math
 
@@ -34,20 +37,38 @@ def parameter_set(seed: int) -> list[nn.Parameter]:
         scale = 0.5 + 6.0 * float(torch.rand(1, generator=g))
         if i != 1:
             p.grad = scale * (torch.randn(shape, generator=g) + 0.5)
+            p.grad.view(-1)[0] = -p.grad.view(-1)[0].abs()  # every gradient has a negative element
         ps.append(p)
     return ps
 
 
 def true_norm(ps: list[nn.Parameter], norm_type: float) -> float:
-    """The global norm of the gradients, computed in float64."""
+    """The global norm of the gradients, computed in float64 (0.0 when no parameter has one)."""
     gs = [p.grad.detach().double() for p in ps if p.grad is not None]
+    if not gs:
+        return 0.0
     return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g, norm_type) for g in gs]), norm_type).item()
 
 
+def effective(case: dict) -> float:
+    """The norm type a case asks for: 2.0, the default, where it leaves norm_type out."""
+    return 2.0 if case["norm_type"] is None else case["norm_type"]
+
+
 def case_params(seed: int, case: dict) -> tuple[list[nn.Parameter], float]:
-    """The parameters of a case, and its max_norm (`factor` times their norm)."""
+    """The parameters of a case, and its max_norm (`factor` times their norm, or a fixed `max_norm`).
+    A case with zero="all" has every gradient zero; zero="none" has no parameter with a gradient."""
     ps = parameter_set(seed * 16 + case["k"])
-    return ps, case["factor"] * true_norm(ps, case["norm_type"])
+    if case.get("zero") == "all":
+        for p in ps:
+            if p.grad is not None:
+                p.grad = torch.zeros_like(p.grad)
+    elif case.get("zero") == "none":
+        for p in ps:
+            p.grad = None
+    if "max_norm" in case:
+        return ps, case["max_norm"]
+    return ps, case["factor"] * true_norm(ps, effective(case))
 
 
 def passed(ps: list[nn.Parameter], as_generator: bool):
@@ -55,8 +76,13 @@ def passed(ps: list[nn.Parameter], as_generator: bool):
 
 
 def how(case: dict) -> str:
-    what = "a generator of parameters" if case["generator"] else "a list of parameters"
-    return f"norm_type={case['norm_type']}, {what}"
+    what = "a generator of parameters" if case.get("generator") else "a list of parameters"
+    grads = {"all": "every gradient zero", "none": "no parameter with a gradient"}.get(
+        case.get("zero"), "one parameter without .grad")
+    if "norm_type" not in case:
+        return f"{what}, {grads}"
+    kind = "norm_type left out (the default)" if case["norm_type"] is None else f"norm_type={case['norm_type']}"
+    return f"{kind}, {what}, {grads}"
 
 
 NORM_CASES = [  # global_grad_norm
@@ -65,24 +91,30 @@ NORM_CASES = [  # global_grad_norm
     {"k": 2, "norm_type": 3.0, "factor": 1.0, "generator": False},
     {"k": 3, "norm_type": INF, "factor": 1.0, "generator": False},
     {"k": 4, "norm_type": 2.0, "factor": 1.0, "generator": True},
+    {"k": 5, "norm_type": None, "factor": 1.0, "generator": False},
+    {"k": 6, "norm_type": 1.0, "factor": 1.0, "generator": False, "zero": "none"},
 ]
 CLIP_CASES = [  # norm above the bound
     {"k": 5, "norm_type": 2.0, "factor": 0.3, "generator": False},
     {"k": 6, "norm_type": 1.0, "factor": 0.2, "generator": False},
     {"k": 7, "norm_type": 3.0, "factor": 0.5, "generator": False},
     {"k": 8, "norm_type": 2.0, "factor": 0.1, "generator": True},
+    {"k": 15, "norm_type": None, "factor": 0.4, "generator": False},
 ]
-UNDER_CASES = [  # norm already under the bound
+UNDER_CASES = [  # norm already under the bound, or zero
     {"k": 9, "norm_type": 2.0, "factor": 1.5, "generator": False},
     {"k": 10, "norm_type": 1.0, "factor": 3.0, "generator": True},
     {"k": 11, "norm_type": 2.0, "factor": 1.01, "generator": False},
+    {"k": 12, "norm_type": 2.0, "max_norm": 1.0, "generator": False, "zero": "all"},
+    {"k": 13, "norm_type": None, "max_norm": 0.5, "generator": True, "zero": "none"},
 ]
 INF_CASES = [
     {"k": 12, "norm_type": INF, "factor": 0.4, "generator": False},
     {"k": 13, "norm_type": INF, "factor": 0.25, "generator": True},
     {"k": 14, "norm_type": INF, "factor": 2.0, "generator": False},
 ]
-VALUE_CASES = [{"k": 15, "clip": 0.5}, {"k": 16, "clip": 2.0}, {"k": 17, "clip": 4.0}]
+VALUE_CASES = [{"k": 15, "clip": 0.5, "generator": False}, {"k": 16, "clip": 2.0, "generator": True},
+               {"k": 17, "clip": 4.0, "generator": False}]
 
 
 def grad_list(ps: list[nn.Parameter]) -> list[torch.Tensor | None]:
@@ -104,51 +136,117 @@ def same(a: list, b: list, exact: bool = False) -> bool:
 FIX = "Return total.item() (or float(total)), as the task asks."
 
 
+def called(fn, what: str, args: tuple, case: dict):
+    """fn(*args) (student code, in the runner); a crash becomes a failure that names the call and the case."""
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        raise
+    except Exception as e:
+        if case.get("zero") == "none" and what.startswith("global_grad_norm"):
+            hint = " When no parameter has a gradient, return 0.0."
+        elif isinstance(e, ZeroDivisionError):
+            hint = (" With a zero norm, max_norm / norm divides by zero: that is what the 1e-6 in "
+                    "max_norm / (norm + 1e-6) is for.")
+        elif isinstance(e, TypeError) and "norm_type" in str(e) and case.get("norm_type", 0) is None:
+            hint = " Called without norm_type, it must use the default, 2.0."
+        elif isinstance(e, AttributeError) and "NoneType" in str(e):
+            hint = " A parameter without a gradient has .grad None: skip it."
+        else:
+            hint = ""
+        raise AuditFailure(f"{what} ({how(case)}) raised {type(e).__name__}: {e}.{hint}") from None
+
+
 # ---------------------------------------------------------------- global_grad_norm
+
+def norm_args(ps: list[nn.Parameter], case: dict, as_generator: bool) -> tuple:
+    args = (passed(ps, as_generator),)
+    return args if case["norm_type"] is None else args + (case["norm_type"],)
+
 
 def collect_norms(fns: dict, seed: int) -> dict:
     out = []
     for case in NORM_CASES:
         ps, _ = case_params(seed, case)
-        out.append(describe(fns["global_grad_norm"](passed(ps, case["generator"]), case["norm_type"])))
-    return {"returned": out}
+        got = {"returned": describe(called(fns["global_grad_norm"], "global_grad_norm", norm_args(ps, case, case["generator"]),
+                                           case)), "grads": grad_list(ps)}
+        if case["generator"]:  # the same parameters as a list, to tell a used-up generator apart
+            ps, _ = case_params(seed, case)
+            got["as_list"] = describe(called(fns["global_grad_norm"], "global_grad_norm", norm_args(ps, case, False), case))
+        out.append(got)
+    return {"cases": out}
 
 
 def judge_norms(rec: dict, seed: int) -> None:
-    for case, d in zip(NORM_CASES, rec["returned"], strict=True):
+    for case, got in zip(NORM_CASES, rec["cases"], strict=True):
         ps, _ = case_params(seed, case)
-        value = require_float(d, "global_grad_norm", FIX)
-        p = case["norm_type"]
+        value = require_float(got["returned"], "global_grad_norm", FIX)
+        p = effective(case)
         right = true_norm(ps, p)
-        if close(value, right, rtol=1e-5):
-            continue
-        where = f"global_grad_norm(parameters, norm_type={p}) returned {value:.6g}, but the norm of all gradients together is {right:.6g}"
-        gs = [q.grad.double() for q in ps if q.grad is not None]
-        if p == INF:
-            raise AuditFailure(f"{where}. The inf-norm is the largest |gradient element| of all parameters; "
-                               f"sum(|g|**p)**(1/p) cannot compute it with p = inf (it gives 1.0 or nan): "
-                               f"handle norm_type == float('inf') on its own, with g.abs().max().")
-        if close(value, sum(torch.linalg.vector_norm(g, p).item() for g in gs), rtol=1e-5):
-            raise AuditFailure(f"{where}: you added up the per-parameter norms. Combine them as a norm "
-                               f"(sum of |g|**p over every element of every gradient, then **(1/p)).")
-        if close(value, max(torch.linalg.vector_norm(g, p).item() for g in gs), rtol=1e-5):
-            raise AuditFailure(f"{where}: that is the norm of one parameter's gradient only. Take every "
-                               f"parameter with a gradient into the one norm.")
-        if case["generator"] and close(value, 0.0):
-            raise AuditFailure(f"{where}: given a generator (like model.parameters()), it saw no gradient. A "
-                               f"generator can be iterated only once: materialise it with list(parameters) first.")
-        raise AuditFailure(f"{where} ({how(case)}, one parameter without .grad, which is skipped).")
+        if not close(value, right, rtol=1e-5):
+            diagnose_norm(case, got, ps, value, right)
+        if not same(got["grads"], grad_list(ps), exact=True):
+            raise AuditFailure(f"global_grad_norm({how(case)}) changed the gradients it measured: it must leave "
+                               f"every .grad as it was. Use operations that make new tensors (g.abs(), g ** p), "
+                               f"not in-place ones (g.abs_(), g.pow_()) on the gradients themselves.")
+
+
+def diagnose_norm(case: dict, got: dict, ps: list[nn.Parameter], value: float, right: float) -> None:
+    p = effective(case)
+    where = f"global_grad_norm({how(case)}) returned {value:.6g}, but the norm of all gradients together is {right:.6g}"
+    if case["generator"] and got["as_list"]["type"] == "float" and close(got["as_list"]["value"], right, rtol=1e-5):
+        raise AuditFailure(f"{where}, though the same parameters as a list give the right norm: a generator (like "
+                           f"model.parameters()) can be iterated only once, and your code went through it more "
+                           f"than once. Go through it once (or materialise it with list(parameters) first).")
+    if case.get("zero") == "none":
+        raise AuditFailure(f"{where}: when no parameter has a gradient, return 0.0.")
+    if case["norm_type"] is None:
+        raise AuditFailure(f"{where}: called without norm_type, it must use the default norm_type=2.0.")
+    gs = [q.grad.double() for q in ps if q.grad is not None]
+    if p == INF:
+        raise AuditFailure(f"{where}. The inf-norm is the largest |gradient element| of all parameters; "
+                           f"sum(|g|**p)**(1/p) cannot compute it with p = inf (it gives 1.0 or nan): "
+                           f"handle norm_type == float('inf') on its own, with g.abs().max().")
+    if close(value, sum(torch.linalg.vector_norm(g, p).item() for g in gs), rtol=1e-5):
+        raise AuditFailure(f"{where}: you added up the per-parameter norms. Combine them as a norm "
+                           f"(sum of |g|**p over every element of every gradient, then **(1/p)).")
+    if close(value, max(torch.linalg.vector_norm(g, p).item() for g in gs), rtol=1e-5):
+        raise AuditFailure(f"{where}: that is the norm of one parameter's gradient only. Take every "
+                           f"parameter with a gradient into the one norm.")
+    if p != 2.0 and close(value, true_norm(ps, 2.0), rtol=1e-5):
+        raise AuditFailure(f"{where}: that is the 2-norm. Use the norm_type you are given: the sum of "
+                           f"|g|**norm_type, then **(1/norm_type).")
+    signed = sum(g.pow(p).sum().item() for g in gs)
+    if signed > 0 and close(value, signed ** (1.0 / p), rtol=1e-5):
+        raise AuditFailure(f"{where}: you raised the signed elements to the power p. Take absolute values "
+                           f"first: |g|**norm_type.")
+    if case["generator"] and close(value, 0.0):
+        raise AuditFailure(f"{where}: given a generator (like model.parameters()), it saw no gradient. A "
+                           f"generator can be iterated only once: materialise it with list(parameters) first.")
+    raise AuditFailure(f"{where}. Take every element of every gradient into one norm (parameters without .grad "
+                       f"skipped): (sum of |g|**p)**(1/p), or the largest |g| for p = inf.")
 
 
 # ---------------------------------------------------------------- clip_grad_norm
+
+def clip_args(ps: list[nn.Parameter], max_norm: float, case: dict, as_generator: bool) -> tuple:
+    args = (passed(ps, as_generator), max_norm)
+    return args if case["norm_type"] is None else args + (case["norm_type"],)
+
 
 def collect_clips(cases: list[dict]):
     def collect(fns: dict, seed: int) -> dict:
         out = []
         for case in cases:
             ps, max_norm = case_params(seed, case)
-            returned = fns["clip_grad_norm"](passed(ps, case["generator"]), max_norm, case["norm_type"])
-            out.append({"returned": describe(returned), "grads": grad_list(ps)})
+            what = f"clip_grad_norm(parameters, max_norm={max_norm:.4g})"
+            returned = called(fns["clip_grad_norm"], what, clip_args(ps, max_norm, case, case["generator"]), case)
+            got = {"returned": describe(returned), "grads": grad_list(ps)}
+            if case["generator"]:  # the same parameters as a list, to tell a used-up generator apart
+                ps, _ = case_params(seed, case)
+                called(fns["clip_grad_norm"], what, clip_args(ps, max_norm, case, False), case)
+                got["as_list"] = grad_list(ps)
+            out.append(got)
         return {"cases": out}
     return collect
 
@@ -157,8 +255,8 @@ def torch_clipped(seed: int, case: dict) -> tuple[list, list, float, float]:
     """(gradients before, gradients after torch's clip_grad_norm_, max_norm, total norm)."""
     ps, max_norm = case_params(seed, case)
     before = grad_list(ps)
-    total = true_norm(ps, case["norm_type"])
-    nn.utils.clip_grad_norm_([p for p in ps], max_norm, case["norm_type"])
+    total = true_norm(ps, effective(case))
+    nn.utils.clip_grad_norm_([p for p in ps], max_norm, effective(case))
     return before, grad_list(ps), max_norm, total
 
 
@@ -173,42 +271,63 @@ def per_parameter(before: list, max_norm: float, norm_type: float) -> list:
     return out
 
 
-def diagnose_clip(case: dict, got: list, before: list, right: list, max_norm: float, total: float) -> None:
-    p = case["norm_type"]
-    where = (f"clip_grad_norm(parameters, max_norm={max_norm:.4g}, norm_type={p}) on gradients of total norm "
-             f"{total:.4g} ({how(case)})")
-    if same(got, right):
+def scaled(before: list, factor: float) -> list:
+    return [None if b is None else b * factor for b in before]
+
+
+def diagnose_clip(case: dict, got: dict, before: list, right: list, max_norm: float, total: float) -> None:
+    p = effective(case)
+    grads = got["grads"]
+    where = (f"clip_grad_norm(parameters, max_norm={max_norm:.4g}) on gradients of total norm {total:.4g} "
+             f"({how(case)})")
+    if same(grads, right):
         return
-    if any(b is None and g is not None for b, g in zip(before, got)):
+    if any(b is None and g is not None for b, g in zip(before, grads)):
         raise AuditFailure(f"{where} gave a gradient to a parameter that had none: skip parameters whose "
                            f".grad is None.")
-    if same(got, before, exact=True):
-        if case["generator"]:
-            raise AuditFailure(f"{where} left the gradients unchanged: given a generator (like "
-                               f"model.parameters()), the norm used it up and the loop that scales the "
-                               f"gradients saw nothing. Start with parameters = list(parameters).")
+    if case["generator"] and same(got["as_list"], right):
+        raise AuditFailure(f"{where} left gradients that differ from torch.nn.utils.clip_grad_norm_'s, though "
+                           f"the same parameters as a list are clipped right: given a generator (like "
+                           f"model.parameters()), the norm used it up and the loop that scales the gradients "
+                           f"saw nothing. Start with parameters = list(parameters).")
+    if same(grads, before, exact=True):
         raise AuditFailure(f"{where} left the gradients unchanged, though their norm is above max_norm: "
-                           f"multiply every gradient by max_norm / (total_norm + 1e-6).")
-    if same(got, per_parameter(before, max_norm, p)):
+                           f"multiply every gradient by max_norm / (total_norm + 1e-6), in place "
+                           f"(p.grad.mul_(factor)); p.grad * factor makes a new tensor and changes nothing.")
+    if same(grads, per_parameter(before, max_norm, p)):
         raise AuditFailure(f"{where} clipped each parameter by its own norm. Clipping is global: compute one "
                            f"norm over all gradients together and scale every gradient by the same factor "
                            f"max_norm / (total_norm + 1e-6), which keeps the direction of the whole gradient.")
-    ratios = [g.double().sum() / b.double().sum() for g, b in zip(got, before) if b is not None and g is not None
+    ratios = [g.double().sum() / b.double().sum() for g, b in zip(grads, before) if b is not None and g is not None
               and b.double().sum().abs() > 1e-3]
     if p == INF and ratios and all(close(r.item(), ratios[0].item(), rtol=1e-4) for r in ratios):
         raise AuditFailure(f"{where} scaled every gradient by {ratios[0].item():.4g}, not by max_norm / "
                            f"(total_norm + 1e-6) = {max_norm / (total + 1e-6):.4g}: with norm_type=inf the "
                            f"total norm is the largest |gradient element|; handle norm_type == float('inf') "
                            f"on its own.")
+    if case["norm_type"] is None:
+        raise AuditFailure(f"{where} left gradients that differ from torch.nn.utils.clip_grad_norm_'s: called "
+                           f"without norm_type, it must use the default norm_type=2.0.")
+    if p != 2.0:
+        two = before_norm(before, 2.0)
+        if same(grads, scaled(before, min(1.0, max_norm / (two + 1e-6)))):
+            raise AuditFailure(f"{where} scaled the gradients by max_norm over their 2-norm ({two:.4g}): measure "
+                               f"the norm with the norm_type you are given (pass it on to global_grad_norm).")
     raise AuditFailure(f"{where} left gradients that differ from torch.nn.utils.clip_grad_norm_'s: every "
                        f"gradient must be multiplied by the same factor max_norm / (total_norm + 1e-6), where "
                        f"total_norm is the norm of all gradients taken together.")
 
 
+def before_norm(before: list, norm_type: float) -> float:
+    gs = [g.double() for g in before if g is not None]
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g, norm_type) for g in gs]),
+                                    norm_type).item() if gs else 0.0
+
+
 def judge_clip(rec: dict, seed: int) -> None:
     for case, got in zip(CLIP_CASES, rec["cases"], strict=True):
         before, right, max_norm, total = torch_clipped(seed, case)
-        diagnose_clip(case, got["grads"], before, right, max_norm, total)
+        diagnose_clip(case, got, before, right, max_norm, total)
 
 
 def judge_under_bound(rec: dict, seed: int) -> None:
@@ -216,10 +335,17 @@ def judge_under_bound(rec: dict, seed: int) -> None:
         before, _, max_norm, total = torch_clipped(seed, case)
         if same(got["grads"], before, exact=True):
             continue
+        if case.get("zero"):
+            where = f"clip_grad_norm(parameters, max_norm={max_norm:.4g}) ({how(case)})"
+            if any(b is None and g is not None for b, g in zip(before, got["grads"])):
+                raise AuditFailure(f"{where} gave a gradient to a parameter that had none: skip parameters whose "
+                                   f".grad is None.")
+            raise AuditFailure(f"{where} changed the gradients. A zero norm must leave them as they are (the "
+                               f"factor max_norm / (0 + 1e-6) is above 1).")
         where = (f"clip_grad_norm(parameters, max_norm={max_norm:.4g}, norm_type={case['norm_type']}) on gradients "
                  f"whose total norm {total:.4g} is already under max_norm")
         factor = max_norm / (total + 1e-6)
-        if same(got["grads"], [None if b is None else b * factor for b in before]):
+        if same(got["grads"], scaled(before, factor)):
             raise AuditFailure(f"{where} multiplied them by {factor:.4g}, scaling them up. Clipping only ever "
                                f"shrinks: scale by min(1, max_norm / (total_norm + 1e-6)), or only when that "
                                f"factor is below 1.")
@@ -233,9 +359,9 @@ def judge_returns(rec: dict, seed: int) -> None:
         value = require_float(got["returned"], "clip_grad_norm", FIX)
         if close(value, total, rtol=1e-5):
             continue
-        where = (f"clip_grad_norm(parameters, max_norm={max_norm:.4g}, norm_type={case['norm_type']}) returned "
-                 f"{value:.6g}, but the gradients' total norm before clipping was {total:.6g}")
-        if close(value, min(total, max_norm), rtol=1e-4):
+        where = (f"clip_grad_norm(parameters, max_norm={max_norm:.4g}) ({how(case)}) returned {value:.6g}, but the "
+                 f"gradients' total norm before clipping was {total:.6g}")
+        if total > max_norm and close(value, min(total, max_norm), rtol=1e-4):
             raise AuditFailure(f"{where}: it returned the norm after clipping. Return the norm measured "
                                f"before scaling (as torch.nn.utils.clip_grad_norm_ does): it is what you "
                                f"log to see gradients explode.")
@@ -254,26 +380,38 @@ def judge_inf(rec: dict, seed: int) -> None:
         if case["factor"] >= 1 and not same(got["grads"], before, exact=True):
             raise AuditFailure(f"clip_grad_norm(parameters, max_norm={max_norm:.4g}, norm_type=inf) changed "
                                f"gradients whose inf-norm {total:.4g} was already under max_norm.")
-        diagnose_clip(case, got["grads"], before, right, max_norm, total)
+        diagnose_clip(case, got, before, right, max_norm, total)
 
 
 # ---------------------------------------------------------------- clip_grad_value
 
 def value_params(seed: int, case: dict) -> list[nn.Parameter]:
-    return parameter_set(seed * 16 + case["k"])
+    """A parameter set with gradient elements both below -clip and above clip, so that every one-sided or
+    missing clamp shows."""
+    ps = parameter_set(seed * 16 + case["k"])
+    with torch.no_grad():
+        ps[0].grad.view(-1)[0] = -(case["clip"] + 1.0)
+        ps[-1].grad.view(-1)[-1] = case["clip"] + 1.0
+    return ps
 
 
 def collect_value(fns: dict, seed: int) -> dict:
     out = []
-    for i, case in enumerate(VALUE_CASES):
+    for case in VALUE_CASES:
+        what = f"clip_grad_value(parameters, clip_value={case['clip']})"
         ps = value_params(seed, case)
-        returned = fns["clip_grad_value"](passed(ps, i == 1), case["clip"])
-        out.append({"returned": describe(returned), "grads": grad_list(ps)})
+        called(fns["clip_grad_value"], what, (passed(ps, case["generator"]), case["clip"]), case)
+        got = {"grads": grad_list(ps)}
+        if case["generator"]:  # the same parameters as a list, to tell a used-up generator apart
+            ps = value_params(seed, case)
+            called(fns["clip_grad_value"], what, (list(ps), case["clip"]), case)
+            got["as_list"] = grad_list(ps)
+        out.append(got)
     return {"cases": out}
 
 
 def judge_value(rec: dict, seed: int) -> None:
-    for i, (case, got) in enumerate(zip(VALUE_CASES, rec["cases"], strict=True)):
+    for case, got in zip(VALUE_CASES, rec["cases"], strict=True):
         ps = value_params(seed, case)
         before = grad_list(ps)
         nn.utils.clip_grad_value_(ps, case["clip"])
@@ -281,10 +419,15 @@ def judge_value(rec: dict, seed: int) -> None:
         if same(got["grads"], right, exact=True):
             continue
         c = case["clip"]
-        where = f"clip_grad_value(parameters, clip_value={c}) ({'a generator' if i == 1 else 'a list'} of parameters)"
+        where = f"clip_grad_value(parameters, clip_value={c}) ({'a generator' if case['generator'] else 'a list'} of parameters)"
         if any(b is None and g is not None for b, g in zip(before, got["grads"])):
             raise AuditFailure(f"{where} gave a gradient to a parameter that had none: skip parameters whose "
                                f".grad is None.")
+        if case["generator"] and same(got["as_list"], right, exact=True):
+            raise AuditFailure(f"{where} left gradients that differ from torch.nn.utils.clip_grad_value_'s, though "
+                               f"the same parameters as a list are clamped right: a generator (like "
+                               f"model.parameters()) can be iterated only once. Go through it in one loop, or "
+                               f"materialise it with list(parameters) first.")
         if same(got["grads"], [None if b is None else b.clamp(max=c) for b in before], exact=True):
             raise AuditFailure(f"{where} clamped only the positive side: gradient elements below -{c} were "
                                f"left as they were. Clamp every element into [-clip_value, clip_value].")
@@ -320,11 +463,14 @@ def step_max_norm(seed: int) -> float:
 
 
 def collect_steps(fns: dict, seed: int) -> dict:
-    """One call per batch, each from the fresh model: every call meets an exploding gradient."""
+    """One call per batch, each from the fresh model: every call meets an exploding gradient. Each call
+    starts with the gradient of the previous batch left in .grad, as an earlier step would leave it."""
     _, x, y = exploding(seed)
     calls = []
-    for xb, yb in batches(x, y, 16):
+    bs = batches(x, y, 16)
+    for j, (xb, yb) in enumerate(bs):
         model = exploding(seed)[0]
+        nn.functional.mse_loss(model(bs[j - 1][0]), bs[j - 1][1]).backward()
         log, opt, loss_fn = exploding_setup(model)
         start, steps, before = len(log.events), len(log.step_grads), params(model.named_parameters())
         out = fns["train_step_clipped"](model, loss_fn, opt, xb, yb, step_max_norm(seed))
@@ -340,6 +486,16 @@ def own_gradient(seed: int, state: dict, xb: torch.Tensor, yb: torch.Tensor) -> 
     named = list(model.named_parameters())
     gs = torch.autograd.grad(loss, [p for _, p in named])
     return loss.item(), {n: g for (n, _), g in zip(named, gs)}
+
+
+def stale_gradient(seed: int, state: dict, x: torch.Tensor, y: torch.Tensor, i: int) -> dict:
+    """The gradient left in .grad as the i-th call (1-based) began: the previous batch's."""
+    bs = batches(x, y, 16)
+    return own_gradient(seed, state, *bs[i - 2])[1]
+
+
+def added(own: dict, stale: dict) -> dict:
+    return {n: own[n] + stale[n] for n in own}
 
 
 def global_l2(gs: dict) -> float:
@@ -383,6 +539,10 @@ def judge_step_gradient(rec: dict, seed: int) -> None:
             continue
         where = f"At the {ordinal(i)} optimizer.step() in train_step_clipped(..., max_norm={max_norm})"
         total = global_l2(own)
+        if close(got, clipped(added(own, stale_gradient(seed, call["before"], x, y, i)), max_norm), rtol=1e-4):
+            raise AuditFailure(f"{where} the gradient was this batch's gradient plus the one left in .grad from "
+                               f"before the call (an earlier batch's), clipped together: clear the gradients "
+                               f"with optimizer.zero_grad() before loss.backward().")
         if empty(got):
             raise AuditFailure(f"{where} the gradients were empty: nothing may clear them between "
                                f"loss.backward() and optimizer.step().")
@@ -425,6 +585,10 @@ def judge_step_returns(rec: dict, seed: int) -> None:
         got_loss = require_float(d["items"][0], "train_step_clipped's loss (the first item)")
         got_norm = require_float(d["items"][1], "train_step_clipped's norm (the second item)", FIX)
         norm = global_l2(total)
+        if close(got_loss, norm, rtol=1e-4) and close(got_norm, loss, rtol=1e-4):
+            raise AuditFailure(f"The {ordinal(i)} call of train_step_clipped returned ({got_loss:.6g}, "
+                               f"{got_norm:.6g}): the gradient norm first and the loss second. Return "
+                               f"(loss, norm), in that order.")
         if not close(got_loss, loss, rtol=1e-5):
             raise AuditFailure(f"The {ordinal(i)} call of train_step_clipped returned the loss {got_loss:.6g}, but "
                                f"the batch's loss before the update was {loss:.6g}: return loss.item() of this "
@@ -439,6 +603,10 @@ def judge_step_returns(rec: dict, seed: int) -> None:
         if close(got_norm, 0.0):
             raise AuditFailure(f"{where}: the norm was measured when there was no gradient yet. Clip (and "
                                f"measure) after loss.backward().")
+        if close(got_norm, global_l2(added(total, stale_gradient(seed, call["before"], x, y, i))), rtol=1e-4):
+            raise AuditFailure(f"{where}: it was measured with the gradient left in .grad from before the call "
+                               f"(an earlier batch's) added in. Clear the gradients with optimizer.zero_grad() "
+                               f"before loss.backward().")
         raise AuditFailure(f"{where}. Return the value clip_grad_norm returns, as a float.")
 
 

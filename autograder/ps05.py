@@ -11,8 +11,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from autograder.audit import AuditFailure, Check
 from autograder.instrument import describe, params
-from autograder.judging import close, loaded, require_float
-from autograder.problems import blobs, mlp, problem
+from autograder.judging import close, loaded, loss_and_grads, require_float
+from autograder.problems import blobs, problem
 
 
 class WatchingLoss(nn.Module):
@@ -108,18 +108,18 @@ def result(d: dict, call: str) -> tuple[float, float]:
 
 
 def judge_eval_deterministic(rec: dict, seed: int) -> None:
-    model, loader = eval_case(seed)
-    want = truth(model, params(model.named_parameters()), loader)
+    from_eval = result(rec["from_eval"], "evaluate(model in eval mode, ...)")
     first = result(rec["first"], "evaluate(model in train mode, ...)")
     second = result(rec["second"], "evaluate(model in train mode, ...) called again")
     if not close(first[0], second[0], rtol=1e-6):
         raise AuditFailure(f"Two calls of evaluate on the same model (passed in train mode) gave two losses, "
                            f"{first[0]:.6g} and {second[0]:.6g}: Dropout was still dropping units at random. "
                            f"Call model.eval() in evaluate, before the first forward pass.")
-    if not close(first[0], want[0], rtol=1e-5):
-        raise AuditFailure(f"evaluate(model in train mode, ...) gave loss {first[0]:.6g}; the model in eval mode "
-                           f"gives {want[0]:.6g}: BatchNorm and Dropout must run in eval mode. Call model.eval() "
-                           f"in evaluate, before the first forward pass.")
+    if not (close(first[0], from_eval[0], rtol=1e-6) and close(first[1], from_eval[1], rtol=1e-6)):
+        raise AuditFailure(f"evaluate gave loss {first[0]:.6g} on a model passed in train mode, but "
+                           f"{from_eval[0]:.6g} on the same model passed in eval mode: BatchNorm and Dropout "
+                           f"must run in eval mode whatever mode the caller left. Call model.eval() in evaluate, "
+                           f"before the first forward pass.")
 
 
 def judge_batchnorm_untouched(rec: dict, seed: int) -> None:
@@ -173,7 +173,7 @@ def judge_evaluate_values(rec: dict, seed: int) -> None:
 
 
 # -----------------------------------------------------------------------------
-# fit: history and early stopping
+# fit: history, train mode, early stopping
 
 def fit_case(seed: int) -> tuple[nn.Sequential, DataLoader, DataLoader, float, int]:
     """A classifier, a training loader (short last batch), a validation loader of equal batches,
@@ -184,21 +184,62 @@ def fit_case(seed: int) -> tuple[nn.Sequential, DataLoader, DataLoader, float, i
             lr, 3 + seed % 2)
 
 
-def stopping_case(seed: int) -> tuple[nn.Sequential, DataLoader, DataLoader, int, int]:
-    """A problem whose validation loss turns back up within a few epochs: a quarter of the
-    validation labels are wrong, so the more confident the model, the worse they cost.
-    Returns the model, the loaders, the epoch budget and the patience."""
-    d, c = 3 + seed % 4, 2 + seed % 3
-    x, y = blobs(seed + 1, 160, d, c, scale=1.5)
-    yv = y[96:].clone()
-    flipped = torch.randperm(64, generator=torch.Generator().manual_seed(seed))[:16]
-    yv[flipped] = (yv[flipped] + 1) % c
-    return (mlp(seed, [d, 32, 32, c]), DataLoader(TensorDataset(x[:96], y[:96]), batch_size=16),
-            DataLoader(TensorDataset(x[96:], yv), batch_size=16), 25, 2 + seed % 2)
+class PresetWeights(torch.optim.SGD):
+    """An optimizer whose steps ignore the gradients: every step of epoch e (counted in steps of
+    `per_epoch`) sets the weights to `script[e]`, so each epoch's validation loss is known in advance."""
+
+    def __init__(self, model: nn.Module, script: list[dict], per_epoch: int):
+        self.named = list(model.named_parameters())
+        super().__init__([p for _, p in self.named], lr=0.0)
+        self.script, self.per_epoch, self.steps = script, per_epoch, 0
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        weights = self.script[min(self.steps // self.per_epoch, len(self.script) - 1)]
+        self.steps += 1
+        for n, p in self.named:
+            p.copy_(weights[n])
 
 
-def stopping_optimizer(model: nn.Module) -> torch.optim.Optimizer:
-    return torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+def scripted_case(seed: int, levels: list[int]) -> tuple[nn.Module, DataLoader, DataLoader, PresetWeights]:
+    """A linear classifier whose weights at the end of epoch e are levels[e] times a matrix that
+    classifies every validation sample right: a higher level gives a strictly lower validation loss,
+    an equal level exactly the same one. Training batches of 16 and a short last one; validation
+    batches of 16 and 8."""
+    d, c = 2 + seed % 3, 3 + seed % 2
+    g = torch.Generator().manual_seed(seed)
+    good = torch.randn(c, d, generator=g)
+    x, xv = torch.randn(16 * (2 + seed % 2) + 5 + seed % 4, d, generator=g), torch.randn(24, d, generator=g)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = nn.Linear(d, c)
+    unit = 0.3 + 0.05 * (seed % 3)
+    script = [{"weight": unit * level * good, "bias": torch.zeros(c)} for level in levels]
+    train = DataLoader(TensorDataset(x, (x @ good.T).argmax(1)), batch_size=16)
+    val = DataLoader(TensorDataset(xv, (xv @ good.T).argmax(1)), batch_size=16)
+    return model, train, val, PresetWeights(model, script, len(train))
+
+
+def stopping_levels(patience: int) -> list[int]:
+    """Two improvements, a shorter streak than `patience` without one, a new best, a tie with it, then
+    worse epochs until `patience` in a row, and improvements after: stopping there is the only right
+    answer."""
+    return [1, 3] + [2] * (patience - 1) + [5, 5] + [4] * (patience - 1) + [6, 7]
+
+
+def full_run_levels(seed: int) -> tuple[list[int], int]:
+    """Levels whose best epoch is not the last and which never make `patience` epochs in a row
+    without improving; and that patience."""
+    return ([1, 4, 2, 3] + [3] * (seed % 2), 4)
+
+
+def no_patience_levels(seed: int) -> list[int]:
+    """The best epoch early, then three epochs in a row without improving, none of them the best."""
+    return [2, 4, 3, 1, 3] + [2] * (seed % 2)
+
+
+def stopping_patience(seed: int) -> int:
+    return 2 + seed % 2
 
 
 def collect_fit(fns: dict, seed: int) -> dict:
@@ -208,25 +249,75 @@ def collect_fit(fns: dict, seed: int) -> dict:
     return {"returned": describe(history), "calls": loss_fn.calls}
 
 
-def collect_stopping(fns: dict, seed: int) -> dict:
-    model, train, val, epochs, patience = stopping_case(seed)
+def with_leaky_evaluate(fit):
+    """`fit`, calling an `evaluate` that leaves the model in eval mode (as a validation written
+    elsewhere may), where `fit` calls the notebook's evaluate."""
+    import types
+    if "evaluate" not in getattr(fit, "__globals__", {}):
+        return fit
+    real = fit.__globals__["evaluate"]
+
+    def evaluate(model, loader, loss_fn):
+        scores = real(model, loader, loss_fn)
+        model.eval()
+        return scores
+
+    leaky = types.FunctionType(fit.__code__, {**fit.__globals__, "evaluate": evaluate}, fit.__name__,
+                               fit.__defaults__, fit.__closure__)
+    leaky.__kwdefaults__ = fit.__kwdefaults__
+    return leaky
+
+
+class ModeSGD(torch.optim.SGD):
+    """Plain SGD that notes the model's mode at every step."""
+
+    def __init__(self, model: nn.Module, lr: float):
+        super().__init__(model.parameters(), lr=lr)
+        self.model, self.modes = model, []
+
+    def step(self, closure=None):
+        self.modes.append(self.model.training)
+        return super().step(closure)
+
+
+def collect_train_mode(fns: dict, seed: int) -> dict:
+    model, train, val, lr, epochs = fit_case(seed)
+    optimizer = ModeSGD(model, lr)
+    model.eval()
+    with_leaky_evaluate(fns["fit"])(model, train, val, nn.CrossEntropyLoss(), optimizer, epochs)
+    return {"modes": optimizer.modes}
+
+
+def run_scripted(fit, seed: int, levels: list[int], **patience) -> dict:
+    model, train, val, optimizer = scripted_case(seed, levels)
     loss_fn = WatchingLoss(model, snapshots=True)
-    history = fns["fit"](model, train, val, loss_fn, stopping_optimizer(model), epochs, patience=patience)
+    history = fit(model, train, val, loss_fn, optimizer, len(levels), **patience)
     return {"returned": describe(history), "calls": loss_fn.calls, "final": params(model.named_parameters())}
+
+
+def collect_stopping(fns: dict, seed: int) -> dict:
+    levels, patience = full_run_levels(seed)
+    return {"stops": run_scripted(fns["fit"], seed, stopping_levels(stopping_patience(seed)),
+                                  patience=stopping_patience(seed)),
+            "full": run_scripted(fns["fit"], seed, levels, patience=patience)}
+
+
+def collect_no_patience(fns: dict, seed: int) -> dict:
+    return run_scripted(fns["fit"], seed, no_patience_levels(seed))
 
 
 KEYS = ("train_loss", "val_loss", "val_accuracy")
 
 
 def lists(returned: dict) -> dict[str, list[float]]:
-    """The history's three lists, checked to hold floats and to have one length."""
+    """The history's three sequences, checked to hold floats and to have one length."""
     if returned["type"] != "dict" or not set(KEYS) <= set(returned.get("items", {})):
         raise AuditFailure(f"fit returned a {returned['type']}; return a dict with the lists "
                            f"{', '.join(KEYS)}, one entry per epoch.")
     out = {}
     for key in KEYS:
         d = returned["items"][key]
-        if d["type"] != "list":
+        if d["type"] not in ("list", "tuple"):
             raise AuditFailure(f"history[{key!r}] is a {d['type']}; it should be a list with one float per epoch.")
         out[key] = [require_float(item, f"an entry of history[{key!r}]", "Append .item() values.") for item in d["items"]]
     lengths = {key: len(v) for key, v in out.items()}
@@ -235,13 +326,19 @@ def lists(returned: dict) -> dict[str, list[float]]:
     return out
 
 
-def epochs_of(calls: list[dict], n_train: int, n_val: int, epochs: int) -> list[tuple[list[dict], list[dict]]]:
-    """Split the loss calls into (training calls, validation calls) per epoch."""
-    per = n_train + n_val
+def epochs_of(calls: list[dict], train: DataLoader, val: DataLoader, epochs: int) -> list[tuple[list[dict], list[dict]]]:
+    """Split the loss calls into (training calls, validation calls) per epoch, checking their order
+    by the batch sizes (the training loader's last batch is short)."""
+    train_sizes, val_sizes = [len(yb) for _, yb in train], [len(yb) for _, yb in val]
+    n_train, per = len(train_sizes), len(train_sizes) + len(val_sizes)
     if len(calls) != per * epochs:
         raise AuditFailure(f"loss_fn was called {len(calls)} times in {epochs} epochs; each epoch trains on "
-                           f"{n_train} batches, then evaluates val_loader ({n_val} batches) once: "
-                           f"{per * epochs} calls.")
+                           f"every one of the {n_train} batches of train_loader, then evaluates val_loader "
+                           f"({len(val_sizes)} batches) once: {per * epochs} calls.")
+    if [c["size"] for c in calls] != (train_sizes + val_sizes) * epochs:
+        raise AuditFailure(f"loss_fn saw batches of sizes {[c['size'] for c in calls[:per]]} in the first epoch; "
+                           f"training on train_loader (sizes {train_sizes}) and then evaluating val_loader (sizes "
+                           f"{val_sizes}) gives {train_sizes + val_sizes}. Each epoch trains first, then evaluates.")
     return [(calls[e * per:e * per + n_train], calls[e * per + n_train:(e + 1) * per]) for e in range(epochs)]
 
 
@@ -250,18 +347,40 @@ def val_figures(model: nn.Module, val: DataLoader, split: list) -> list[tuple[fl
     return [truth(model, val_calls[0]["params"], val) for _, val_calls in split]
 
 
+def judge_steps(model: nn.Module, train: DataLoader, split: list, lr: float) -> None:
+    """Each training batch's weights are those of the batch before, moved by one SGD step on that
+    batch's own gradient."""
+    batches = list(train)
+    for e, (train_calls, val_calls) in enumerate(split):
+        states = [c["params"] for c in train_calls] + [val_calls[0]["params"]]
+        for k, (xb, yb) in enumerate(batches):
+            _, g = loss_and_grads(model, states[k], xb, yb)
+            want = {n: states[k][n] - lr * g[n] for n in g}
+            if close(states[k + 1], want, rtol=1e-4, atol=1e-6):
+                continue
+            where = f"batch {k + 1} of epoch {e + 1}"
+            if close(states[k + 1], states[k], rtol=0, atol=0):
+                raise AuditFailure(f"The weights did not change after training {where}: fit must take one "
+                                   f"optimizer step per batch (zero_grad, backward, step), not one per epoch.")
+            raise AuditFailure(f"After {where}, the weights moved by something other than one step on that "
+                               f"batch's gradient: zero the gradients before each backward, and call "
+                               f"optimizer.step() once per batch.")
+
+
 def judge_history(rec: dict, seed: int) -> None:
-    model, train, val, _, epochs = fit_case(seed)
+    model, train, val, lr, epochs = fit_case(seed)
     history = lists(rec["returned"])
     if len(history["train_loss"]) != epochs:
         raise AuditFailure(f"fit(..., epochs={epochs}) returned histories of {len(history['train_loss'])} entries; "
                            f"with patience=None it runs every epoch and records each.")
-    split = epochs_of(rec["calls"], len(train), len(val), epochs)
-    for e, ((train_calls, _), (want_loss, want_accuracy)) in enumerate(zip(split, val_figures(model, val, split))):
+    split = epochs_of(rec["calls"], train, val, epochs)
+    for e, (train_calls, _) in enumerate(split):
         mean = sum(c["loss"] * c["size"] for c in train_calls) / sum(c["size"] for c in train_calls)
         if not close(history["train_loss"][e], mean, rtol=1e-5):
             raise AuditFailure(f"history['train_loss'][{e}] is {history['train_loss'][e]:.6g}; the training batches "
                                f"of epoch {e + 1} average {mean:.6g} per sample (weight each batch loss by its size).")
+    judge_steps(model, train, split, lr)
+    for e, (want_loss, want_accuracy) in enumerate(val_figures(model, val, split)):
         for key, got, want in [("val_loss", history["val_loss"][e], want_loss),
                                ("val_accuracy", history["val_accuracy"][e], want_accuracy)]:
             if not close(got, want, rtol=1e-5):
@@ -270,36 +389,86 @@ def judge_history(rec: dict, seed: int) -> None:
                                    f"val_loader, loss_fn) after each epoch's training.")
 
 
-def judge_early_stopping(rec: dict, seed: int) -> None:
-    model, train, val, epochs, patience = stopping_case(seed)
+def judge_train_mode(rec: dict, seed: int) -> None:
+    _, train, _, _, _ = fit_case(seed)
+    if all(rec["modes"]):
+        return
+    step = rec["modes"].index(False)
+    epoch = step // len(train) + 1
+    if epoch == 1:
+        raise AuditFailure("fit was given a model in eval mode and trained its first epoch in eval mode "
+                           "(Dropout off, BatchNorm frozen). Call model.train() at the start of every epoch.")
+    raise AuditFailure(f"Epoch {epoch} trained in eval mode: the validation before it left the model in eval "
+                       f"mode, and fit did not switch it back. Call model.train() at the start of every epoch, "
+                       f"not once before the loop.")
+
+
+def scripted_trace(rec: dict, seed: int, levels: list[int]) -> tuple[list, list[float], int]:
+    """(per-epoch split of the loss calls, the true val_loss of each epoch run, epochs run)."""
+    model, train, val, _ = scripted_case(seed, levels)
     ran = len(lists(rec["returned"])["val_loss"])
-    split = epochs_of(rec["calls"], len(train), len(val), ran)
-    losses = [loss for loss, _ in val_figures(model, val, split)]
-    best, stop = 0, epochs
+    split = epochs_of(rec["calls"], train, val, ran)
+    return split, [loss for loss, _ in val_figures(model, val, split)], ran
+
+
+def best_weights(rec: dict, split: list, losses: list[float], setting: str, ran: int, when: str) -> None:
+    best = min(range(len(losses)), key=losses.__getitem__)
+    if close(rec["final"], split[best][1][0]["params"], rtol=1e-6, atol=1e-8):
+        return
+    last = f" (those of the last epoch, {ran})" if close(rec["final"], split[-1][1][0]["params"], rtol=1e-6, atol=1e-8) else ""
+    raise AuditFailure(f"{setting} {when}, but the model ended with other weights{last} than those of the best "
+                       f"epoch, {best + 1} (val_loss {losses[best]:.4f}). With patience set, fit ends with the best "
+                       f"weights in every case: keep a copy of the best state_dict (copy.deepcopy: state_dict() "
+                       f"returns the live tensors, which training keeps changing) and load it back with "
+                       f"model.load_state_dict before returning, whether or not it stopped early.")
+
+
+def judge_early_stopping(rec: dict, seed: int) -> None:
+    patience = stopping_patience(seed)
+    levels = stopping_levels(patience)
+    split, losses, ran = scripted_trace(rec["stops"], seed, levels)
+    best, stop = 0, len(levels)
     for e, loss in enumerate(losses):
         if loss < losses[best]:
             best = e
         if e - best >= patience:
             stop = e + 1
             break
-    setting = f"fit(..., epochs={epochs}, patience={patience})"
+    setting = f"fit(..., epochs={len(levels)}, patience={patience})"
     trace = ", ".join(f"{v:.4f}" for v in losses)
-    if ran != stop:
-        if ran > stop or stop == epochs:
-            raise AuditFailure(f"{setting} ran {ran} epochs with validation losses {trace}. The best was epoch {best + 1}; "
-                               f"after {patience} epochs in a row without a lower val_loss it should have stopped, "
-                               f"after epoch {stop}. Count the epochs since the last improvement and stop when the "
-                               f"count reaches patience.")
+    if ran > stop:
+        ties = [e + 1 for e in range(best + 1, stop) if losses[e] == losses[best]]
+        tie = (f" Epoch {ties[0]} only equalled the best val_loss: improving means strictly lower." if ties else "")
+        raise AuditFailure(f"{setting} ran {ran} epochs with validation losses {trace}. The best was epoch "
+                           f"{best + 1}; after {patience} epochs in a row without a lower val_loss it should have "
+                           f"stopped, after epoch {stop}.{tie} Count the epochs since the last improvement and stop "
+                           f"when the count reaches patience.")
+    if ran < stop:
         raise AuditFailure(f"{setting} stopped after epoch {ran}, but its validation losses {trace} had not gone "
-                           f"{patience} epochs in a row without improving on the best (epoch {best + 1}).")
-    best_state = split[best][1][0]["params"]
-    if close(rec["final"], best_state, rtol=1e-6, atol=1e-8):
-        return
-    last = f" (those of the last epoch, {ran})" if close(rec["final"], split[-1][1][0]["params"], rtol=1e-6, atol=1e-8) else ""
-    raise AuditFailure(f"{setting} stopped after epoch {ran}, but the model ended with other weights{last} than those "
-                       f"of the best epoch, {best + 1} (val_loss {losses[best]:.4f}). Keep a copy of the best "
-                       f"state_dict (copy.deepcopy: state_dict() returns the live tensors, which training keeps "
-                       f"changing) and load it back with model.load_state_dict before returning.")
+                           f"{patience} epochs in a row without improving on the best so far: reset the count of "
+                           f"epochs without improvement to 0 at every improvement.")
+    best_weights(rec["stops"], split, losses, setting, ran, f"stopped after epoch {ran}")
+    levels, patience = full_run_levels(seed)
+    split, losses, ran = scripted_trace(rec["full"], seed, levels)
+    setting = f"fit(..., epochs={len(levels)}, patience={patience})"
+    if ran != len(levels):
+        raise AuditFailure(f"{setting} stopped after epoch {ran}, but its validation losses "
+                           f"{', '.join(f'{v:.4f}' for v in losses)} never went {patience} epochs in a row without "
+                           f"improving.")
+    best_weights(rec["full"], split, losses, setting, ran, "ran every epoch without stopping early")
+
+
+def judge_no_patience(rec: dict, seed: int) -> None:
+    levels = no_patience_levels(seed)
+    split, losses, ran = scripted_trace(rec, seed, levels)
+    setting = f"fit(..., epochs={len(levels)}) without patience"
+    if ran != len(levels):
+        raise AuditFailure(f"{setting} ran {ran} epochs: with patience=None (the default) it runs every epoch, "
+                           f"however the validation loss goes.")
+    if not close(rec["final"], split[-1][1][0]["params"], rtol=1e-6, atol=1e-8):
+        raise AuditFailure(f"{setting} ended with other weights than those of its last epoch: without patience, "
+                           f"fit leaves the model as training left it; only early stopping (patience set) loads "
+                           f"the best weights back.")
 
 
 NEEDS = ("evaluate",)
@@ -311,5 +480,7 @@ CHECKS = [
     Check("ps05.mode_restored", NEEDS, collect_evaluate, judge_mode_restored, seed=4504),
     Check("ps05.evaluate_values", NEEDS, collect_evaluate, judge_evaluate_values, seed=4505),
     Check("ps05.history", FIT, collect_fit, judge_history, seed=4506),
+    Check("ps05.train_mode", FIT, collect_train_mode, judge_train_mode, seed=4508),
     Check("ps05.early_stopping", FIT, collect_stopping, judge_early_stopping, seed=4507),
+    Check("ps05.no_patience", FIT, collect_no_patience, judge_no_patience, seed=4509),
 ]

@@ -16,6 +16,7 @@ compares the final weights and histories, and names the first piece that differe
 
 Adapters: LoRA-style low-rank updates on two of the three Linear layers of a frozen MLP.
 """
+import copy
 import os
 import random
 import resource
@@ -46,7 +47,8 @@ def outcome(call, keep=describe) -> dict:
     try:
         return {"returned": keep(call())}
     except Exception as e:
-        return {"raised": type(e).__name__, "message": str(e), "not_found": isinstance(e, FileNotFoundError)}
+        return {"raised": type(e).__name__, "message": str(e), "not_found": isinstance(e, FileNotFoundError),
+                "value_error": isinstance(e, ValueError), "chained": e.__cause__ is not None}
 
 
 # -----------------------------------------------------------------------------
@@ -94,6 +96,11 @@ def disk_full_at(limit: int):
         signal.signal(signal.SIGXFSZ, handler)
 
 
+def beside(path: Path) -> list[str]:
+    """What else than the checkpoint its folder holds."""
+    return sorted(p.name for p in path.parent.iterdir() if p.name != path.name)
+
+
 def collect_atomic(fns: dict, seed: int) -> dict:
     model, optimizer, scheduler = save_case(seed)
     with tempfile.TemporaryDirectory() as folder:
@@ -102,6 +109,7 @@ def collect_atomic(fns: dict, seed: int) -> dict:
         rec = {"created": path.exists()}
         if not rec["created"]:
             return rec
+        rec["beside_saved"] = beside(path)
         rec["first"] = reload(fns, seed, path)
         largest = max(f.stat().st_size for f in files(path))
         step(model, optimizer, scheduler, seed)
@@ -111,6 +119,7 @@ def collect_atomic(fns: dict, seed: int) -> dict:
                 rec["raised"] = False
             except Exception:
                 rec["raised"] = True
+        rec["beside_failed"] = beside(path)
         rec["after"] = reload(fns, seed, path)
     return rec
 
@@ -134,6 +143,13 @@ def judge_atomic(rec: dict, seed: int) -> None:
     if not rec["raised"]:
         raise AuditFailure("The disk filled up halfway through save_checkpoint, and it returned as if it had saved: let "
                            "the error propagate, so that the caller knows the checkpoint was not written.")
+    if rec["beside_saved"]:
+        raise AuditFailure(f"After a save, save_checkpoint left {rec['beside_saved']} beside the checkpoint: leave "
+                           f"nothing but the checkpoint in its folder.")
+    if rec["beside_failed"]:
+        raise AuditFailure(f"After a save that failed halfway (the disk filled up), save_checkpoint left "
+                           f"{rec['beside_failed']} beside the checkpoint: when writing fails, delete the temporary "
+                           f"file before the error propagates (try/finally).")
 
 
 class Payload:
@@ -180,6 +196,11 @@ def judge_unsafe(rec: dict, seed: int) -> None:
         raise AuditFailure("load_checkpoint returned normally for a checkpoint holding a pickled function call, which "
                            "torch.load(weights_only=True) refuses: raise an error (do not fall back to "
                            "weights_only=False, and do not ignore it).")
+    if not rec["value_error"]:
+        raise AuditFailure(f"For a checkpoint holding a pickled function call, which torch.load(weights_only=True) "
+                           f"refuses, load_checkpoint raised {rec['raised']} ({rec['message'][:160]!r}), not ValueError: "
+                           f"a file holding objects that weights_only=True refuses is a broken checkpoint too. Look at "
+                           f"which errors your load_checkpoint turns into ValueError.")
 
 
 def collect_missing(fns: dict, seed: int) -> dict:
@@ -226,10 +247,197 @@ def judge_corrupt(rec: dict, seed: int) -> None:
     if rec["not_found"]:
         raise AuditFailure(f"load_checkpoint raised {rec['raised']} for a checkpoint that exists but is cut off halfway: "
                            f"that says the file is missing. Raise ValueError naming the path.")
+    if not rec["value_error"]:
+        raise AuditFailure(f"For a checkpoint cut off halfway, load_checkpoint raised {rec['raised']} "
+                           f"({rec['message'][:200]!r}), not ValueError, which does not say which file is broken. Catch "
+                           f"the error torch.load raises and raise a ValueError that names the file.")
     if path not in rec["message"]:
         raise AuditFailure(f"For a checkpoint cut off halfway, load_checkpoint raised {rec['raised']}: "
-                           f"{rec['message'][:200]!r}, which does not say which file is broken. Catch the error of "
-                           f"torch.load and raise ValueError(f\"{{path}} ...\") from it.")
+                           f"{rec['message'][:200]!r}, which does not say which file is broken: name the path in the "
+                           f"message.")
+    if not rec["chained"]:
+        raise AuditFailure(f"For a checkpoint cut off halfway, load_checkpoint raised {rec['raised']} naming the file, "
+                           f"but not from torch.load's error (its __cause__ is None): raise it with `raise ... from "
+                           f"error`, so that the traceback also shows what torch.load found.")
+
+
+# -----------------------------------------------------------------------------
+# a checkpoint saved and loaded back
+
+def roundtrip_case(seed: int, init_seed: int, steps: int) -> tuple[nn.Module, torch.optim.Optimizer, CosineAnnealingLR]:
+    """A model with BatchNorm (buffers beside the parameters) and Dropout, Adam and a cosine schedule,
+    `steps` training steps taken in train mode."""
+    d, c = 3 + seed % 4, 2 + seed % 3
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        model = nn.Sequential(nn.Linear(d, 12), nn.BatchNorm1d(12), nn.ReLU(), nn.Dropout(0.2), nn.Linear(12, c))
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+        scheduler = CosineAnnealingLR(optimizer, T_max=10)
+        x, y = blobs(seed + 17, 16, d, c)
+        for _ in range(steps):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+            scheduler.step()
+    return model, optimizer, scheduler
+
+
+def state_of(model: nn.Module, optimizer=None, scheduler=None) -> dict:
+    """Copies of the states of these objects."""
+    return {"model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "optimizer": None if optimizer is None else copy.deepcopy(optimizer.state_dict()),
+            "scheduler": None if scheduler is None else copy.deepcopy(scheduler.state_dict())}
+
+
+def draws() -> dict:
+    """The next numbers of each global RNG."""
+    return {"torch": torch.rand(3).tolist(), "numpy": np.random.rand(3).tolist(), "python": random.random()}
+
+
+def seed_all(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def loaded_result(result) -> dict:
+    """What a load_checkpoint returned: its type, its epoch, and its extra (each value described, a tensor kept)."""
+    d = {"type": describe(result)["type"]}
+    if isinstance(result, dict):
+        d["epoch"] = describe(result.get("epoch"))
+        extra = result.get("extra")
+        d["extra_type"] = describe(extra)["type"]
+        if isinstance(extra, dict):
+            d["extra"] = {str(k): describe(v) for k, v in extra.items()}
+            d["tensors"] = {str(k): v.detach().clone() for k, v in extra.items() if isinstance(v, torch.Tensor)}
+            d["strings"] = {str(k): str.__str__(v) for k, v in extra.items() if isinstance(v, str)}
+    return d
+
+
+def roundtrip_epoch(seed: int) -> int:
+    return 3 + seed % 5
+
+
+def roundtrip_history(seed: int) -> list[float]:
+    return [round(1.5 / (i + 1) + seed / 100, 6) for i in range(roundtrip_epoch(seed))]
+
+
+def collect_roundtrip(fns: dict, seed: int) -> dict:
+    save, load = fns["save_checkpoint"], fns["load_checkpoint"]
+    model, optimizer, scheduler = roundtrip_case(seed, seed, 1 + seed % 3)
+    generator = torch.Generator().manual_seed(seed)
+    torch.randperm(10, generator=generator)  # a loader's generator, one epoch in
+    rec = {"want": state_of(model, optimizer, scheduler), "generator": generator.get_state()}
+    extra = {"history": roundtrip_history(seed), "note": f"run {seed}", "loader": generator}
+    with tempfile.TemporaryDirectory() as folder:
+        full, bare = Path(folder) / "full" / "ckpt.pt", Path(folder) / "bare" / "ckpt.pt"
+        full.parent.mkdir()
+        bare.parent.mkdir()
+        seed_all(seed)
+        rec["save"] = outcome(lambda: save(full, model=model, optimizer=optimizer, scheduler=scheduler,
+                                           epoch=roundtrip_epoch(seed), extra=extra))
+        if "raised" in rec["save"]:
+            return rec
+        rec["draws_saved"] = draws()  # what the run that never stopped draws next
+        seed_all(seed + 500)  # a new process
+        fresh, fresh_optimizer, fresh_scheduler = roundtrip_case(seed, seed + 1, 0)
+        mapped = []
+
+        def where(storage, location):
+            mapped.append(location)
+            return storage
+        rec["load"] = outcome(lambda: load(full, model=fresh, optimizer=fresh_optimizer, scheduler=fresh_scheduler,
+                                           map_location=where), keep=loaded_result)
+        if "raised" in rec["load"]:
+            return rec
+        rec["draws_loaded"] = draws()
+        rec["got"] = state_of(fresh, fresh_optimizer, fresh_scheduler)
+        rec["mapped"] = len(mapped)
+        # The optional arguments left out.
+        rec["bare_save"] = outcome(lambda: save(bare, model=model))
+        if "raised" in rec["bare_save"]:
+            return rec
+        other = roundtrip_case(seed, seed + 2, 0)[0]
+        rec["bare_load"] = outcome(lambda: load(bare, model=other), keep=loaded_result)
+        rec["bare_got"] = state_of(other)
+    return rec
+
+
+def call(seed: int, bare: bool = False) -> str:
+    if bare:
+        return "save_checkpoint(path, model=model) then load_checkpoint(path, model=fresh_model)"
+    return (f"save_checkpoint(path, model=..., optimizer=..., scheduler=..., epoch={roundtrip_epoch(seed)}, "
+            f"extra={{'history': [...], 'note': 'run {seed}', 'loader': a torch.Generator}}) then load_checkpoint(path, "
+            f"model=..., optimizer=..., scheduler=..., map_location=...) into fresh objects")
+
+
+def judge_roundtrip(rec: dict, seed: int) -> None:
+    where = (f"The audit saved a model with BatchNorm and Dropout, trained {1 + seed % 3} steps with Adam and a "
+             f"cosine schedule: {call(seed)}.")
+    for key, what in [("save", "save_checkpoint"), ("load", "load_checkpoint")]:
+        if "raised" in rec[key]:
+            raise AuditFailure(f"{where} {what} raised {rec[key]['raised']}: {rec[key]['message'][:300]}")
+    want, got = rec["want"], rec["got"]
+    if not exact(got["model"], want["model"]):
+        buffers = sorted(n for n in want["model"] if "running" in n or "num_batches" in n)
+        if all(n in got["model"] and exact(got["model"][n], want["model"][n]) for n in want["model"] if n not in buffers):
+            raise AuditFailure(f"{where} The model's parameters came back, but not its buffers ({', '.join(buffers[:3])}): "
+                               f"save model.state_dict(), which holds BatchNorm's running statistics too, and load it "
+                               f"with model.load_state_dict(...).")
+        raise AuditFailure(f"{where} The fresh model's weights are not those saved: save model.state_dict() and load "
+                           f"it with model.load_state_dict(...).")
+    if not exact(got["optimizer"], want["optimizer"]):
+        raise AuditFailure(f"{where} The fresh Adam's state (its step counts and moment estimates) is not the one saved: "
+                           f"save optimizer.state_dict() and load it back with optimizer.load_state_dict(...).")
+    if not exact(got["scheduler"], want["scheduler"]):
+        raise AuditFailure(f"{where} The fresh scheduler stands at step {got['scheduler'].get('last_epoch')}, not "
+                           f"{want['scheduler']['last_epoch']} as saved: save scheduler.state_dict() and load it back "
+                           f"with scheduler.load_state_dict(...).")
+    fixes = {"torch": "torch.get_rng_state() / torch.set_rng_state(...)",
+             "numpy": "np.random.get_state() (as plain lists and numbers) / np.random.set_state(...)",
+             "python": "random.getstate() / random.setstate(...)"}
+    for rng, fix in fixes.items():
+        if rec["draws_loaded"][rng] != rec["draws_saved"][rng]:
+            raise AuditFailure(f"{where} After loading, {rng}'s global RNG drew other numbers than right after the save: "
+                               f"its state was not saved or not restored ({fix}).")
+    result = rec["load"]["returned"]
+    if result["type"] != "dict":
+        raise AuditFailure(f"{where} load_checkpoint returned a {result['type']}: return a dict, "
+                           f"{{'epoch': ..., 'extra': ...}}.")
+    epoch = roundtrip_epoch(seed)
+    if result["epoch"].get("value") != epoch:
+        got = result["epoch"].get("value")
+        raise AuditFailure(f"{where} load_checkpoint returned the epoch {result['epoch']['type'] if got is None else f'{got:g}'}, "
+                           f"not {epoch}: return the epoch saved, the number of epochs done.")
+    if result["extra_type"] != "dict":
+        raise AuditFailure(f"{where} load_checkpoint returned extra as a {result['extra_type']}: return the extra dict "
+                           f"saved.")
+    extra = result["extra"]
+    history = extra.get("history", {})
+    values = [item.get("value") for item in history.get("items", [])]
+    if result["strings"].get("note") != f"run {seed}" or values != roundtrip_history(seed):
+        raise AuditFailure(f"{where} The extra dict came back as {sorted(extra)}, without the history and the note as "
+                           f"they were saved: save extra's plain values as they are, and return them.")
+    state = result["tensors"].get("loader")
+    if state is None or not torch.equal(state, rec["generator"]):
+        shown = extra.get("loader", {}).get("type", "nothing")
+        raise AuditFailure(f"{where} extra['loader'] came back as {shown}, not as the generator's state: save a "
+                           f"torch.Generator as generator.get_state(), and give that state back (a CPU tensor).")
+    if not rec["mapped"]:
+        raise AuditFailure(f"{where} load_checkpoint did not pass its map_location on to torch.load: the audit gave "
+                           f"it a function (torch.load accepts one, as it accepts a device), and torch.load never "
+                           f"called it.")
+    where = f"The audit then left every optional argument out: {call(seed, bare=True)}."
+    for key, what in [("bare_save", "save_checkpoint"), ("bare_load", "load_checkpoint")]:
+        if "raised" in rec[key]:
+            raise AuditFailure(f"{where} {what} raised {rec[key]['raised']} ({rec[key]['message'][:200]}): optimizer, "
+                               f"scheduler, extra (and epoch) may be omitted.")
+    if not exact(rec["bare_got"]["model"], want["model"]):
+        raise AuditFailure(f"{where} The fresh model's weights are not those saved.")
+    result = rec["bare_load"]["returned"]
+    if result["type"] != "dict" or result["epoch"].get("value") != 0:
+        raise AuditFailure(f"{where} load_checkpoint returned {result.get('epoch', result)} as the epoch: a checkpoint "
+                           f"saved without one holds epoch 0, save_checkpoint's default.")
 
 
 # -----------------------------------------------------------------------------
@@ -282,13 +490,14 @@ class Probe:
 
 
 def resume_case(seed: int) -> dict:
-    """epochs, every, and where each of the two stops comes (calls into its attempt): the first after
-    2 or 3 checkpoints' worth of epochs, the second after 2 epochs of the restart, both mid-epoch."""
-    every = 1 + seed % 2
+    """epochs, every (2 or 3), and where each of the two stops comes (calls into its attempt): the first
+    after 2 checkpoints' worth of epochs or one more, the second after 2 epochs of the restart, both
+    mid-epoch. `epochs` is never a multiple of `every`, so the last epoch's checkpoint is one of its own."""
+    every = 2 + seed % 2
     first = 2 * every + (seed // 2) % 2  # epochs done at the first stop
     done = first // every * every + 2  # at the second: the restart resumed from the latest checkpoint, then did 2
-    return {"every": every, "epochs": done // every * every + 1 + (seed // 4) % 2,
-            "stops": [first * PER + seed % PER, 2 * PER + (seed + 1) % PER]}
+    epochs = [e for e in range(done + 1, done + 2 * every + 1) if e % every][(seed // 4) % 2]
+    return {"every": every, "epochs": epochs, "stops": [first * PER + seed % PER, 2 * PER + (seed + 1) % PER]}
 
 
 def attempt(fns: dict, seed: int, rng_seed: int, ckpt_dir: Path, stop_at: int | None = None) -> dict:
@@ -317,7 +526,22 @@ def attempt(fns: dict, seed: int, rng_seed: int, ckpt_dir: Path, stop_at: int | 
             "final": params(model.named_parameters()), "saved": sorted(p.name for p in ckpt_dir.glob("epoch_*.pt"))}
 
 
+_runs: dict = {}  # seed -> the runs of those functions: the six resume checks of one process share them
+
+
 def collect_resume(fns: dict, seed: int) -> dict:
+    """The runs of the resume checks; a process that runs several of them on the same functions (as the tests
+    of the checks do, one seed after the other) runs each seed once. At grading, each check runs alone."""
+    used = {name: fns[name] for name in RESUME}
+    if any(_runs.get("fns", {}).get(name) is not f for name, f in used.items()):
+        _runs.clear()
+        _runs["fns"] = used  # held, so that no other function can take an id of these
+    if seed not in _runs:
+        _runs[seed] = run_resume(fns, seed)
+    return _runs[seed]
+
+
+def run_resume(fns: dict, seed: int) -> dict:
     stops = resume_case(seed)["stops"]
     with tempfile.TemporaryDirectory() as folder:
         straight = attempt(fns, seed, seed, Path(folder) / "straight")
@@ -342,6 +566,10 @@ def first_restart(rec: dict, seed: int) -> tuple[dict, int]:
         raise AuditFailure(f"{setting(seed)} After the first restart, train took no training step at all.")
     for j, call in enumerate(rec["straight"]["calls"]):
         if exact(call["params"], run["calls"][0]["params"]):
+            if j == 0 and rec["runs"][0]["saved"]:
+                raise AuditFailure(f"{setting(seed)} At the first restart, ckpt_dir held {rec['runs'][0]['saved']}, "
+                                   f"yet train started from the model's initial weights: load the model's state from "
+                                   f"the latest checkpoint (model.load_state_dict(...)) before training.")
             return run, j
     raise AuditFailure(f"{setting(seed)} After the first restart, train started from weights that the run that never "
                        f"stopped never had: load the model's state from the latest checkpoint before training.")
@@ -461,6 +689,12 @@ def judge_resume_equality(rec: dict, seed: int) -> None:
         raise AuditFailure(f"{setting(seed)} Straight through, train returned the history {rounded(history)}; its "
                            f"epochs' losses average {rounded(want)} per sample: return every epoch's loss, as run_epoch "
                            f"returns it.")
+    schedule = [calls[e * PER]["schedule"] for e in range(epochs)]
+    if schedule != list(range(epochs)):
+        e = next(e for e in range(epochs) if schedule[e] != e)
+        raise AuditFailure(f"{setting(seed)} Straight through, the schedule stood at step {schedule[e]} "
+                           f"(scheduler.last_epoch) during epoch {e + 1}, where {e} epochs were done: each epoch is "
+                           f"run_epoch(...) first, then scheduler.step(), once.")
     resumed = losses(last["history"], "train after the second restart")
     if exact(last["final"], straight["final"]) and resumed == history:
         return
@@ -573,6 +807,7 @@ def judge_adapter_roundtrip(rec: dict, seed: int) -> None:
 def collect_adapter_keys(fns: dict, seed: int) -> dict:
     source = adapted(seed, LAYER_SETS[seed % 3], seed + 1)
     target = adapted(seed, LAYER_SETS[(seed + 1) % 3], seed + 2)
+    fresh_target = adapted(seed, LAYER_SETS[(seed + 1) % 3], seed + 2)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "adapter.pt"
         torch.save({n: p.detach() for n, p in source.named_parameters() if p.requires_grad}, path)
@@ -580,7 +815,19 @@ def collect_adapter_keys(fns: dict, seed: int) -> dict:
         rec["after_strict"] = params(target.named_parameters())
         rec["loose"] = outcome(lambda: fns["load_adapter"](path, target, strict=False), keep=mismatch)
         rec["after_loose"] = params(target.named_parameters())
+        # A whole state_dict (frozen weights changed, as another fine-tuning run would leave them) given as an
+        # adapter, into the model adapted alike.
+        whole = Path(folder) / "whole.pt"
+        torch.save(whole_state(seed), whole)
+        rec["whole"] = outcome(lambda: fns["load_adapter"](whole, fresh_target, strict=False), keep=mismatch)
+        rec["after_whole"] = params(fresh_target.named_parameters())
     return rec
+
+
+def whole_state(seed: int) -> dict:
+    """The state_dict of the hidden MLP adapted on the layers of the target, every frozen weight moved by 1."""
+    model = adapted(seed, LAYER_SETS[(seed + 1) % 3], seed + 3)
+    return {n: t.detach() + (0 if n in trainable(model) else 1) for n, t in model.state_dict().items()}
 
 
 def judge_adapter_keys(rec: dict, seed: int) -> None:
@@ -623,11 +870,34 @@ def judge_adapter_keys(rec: dict, seed: int) -> None:
     if not exact(rec["after_loose"], expected):
         raise AuditFailure(f"{where} After load_adapter(..., strict=False), the model did not hold the file's tensors "
                            f"for the names both have ({sorted(have & want)}) and its other parameters unchanged.")
+    state = whole_state(seed)
+    frozen = sorted(set(state) - want)
+    where = (f"A whole state_dict of the hidden MLP adapted on its layers {other} (its frozen weights changed, as "
+             f"another run might leave them) was given to load_adapter(path, model, strict=False), the model adapted "
+             f"alike: its {len(frozen)} frozen weights ({', '.join(frozen[:3])}, ...) are not trainable parameters of "
+             f"the model.")
+    whole = rec["whole"]
+    if "raised" in whole:
+        raise AuditFailure(f"{where} load_adapter raised {whole['raised']} ({whole['message'][:200]}): with "
+                           f"strict=False, load the tensors whose names match and return the mismatched names.")
+    got = whole["returned"]
+    if "other" in got or sorted(got["missing"]) != [] or sorted(got["unexpected"]) != frozen:
+        raise AuditFailure(f"{where} load_adapter returned {got}, not missing [] and those {len(frozen)} names as "
+                           f"unexpected: a tensor of the file is unexpected unless it is a trainable parameter of the "
+                           f"model, frozen weights included.")
+    expected = params(target.named_parameters())
+    expected.update({n: state[n] for n in want})
+    if not exact(rec["after_whole"], expected):
+        changed = sorted(n for n in frozen if n in expected and not exact(rec["after_whole"][n], expected[n]))
+        raise AuditFailure(f"{where} After load_adapter, the model's frozen weights {changed[:4]} had changed: "
+                           f"load only the tensors of the model's trainable parameters." if changed else
+                           f"{where} After load_adapter, the model's adapter did not hold the file's tensors.")
 
 
 SAVE_LOAD = ("save_checkpoint", "load_checkpoint")
 RESUME = ("save_checkpoint", "load_checkpoint", "train")
 CHECKS = [
+    Check("ps06.roundtrip", SAVE_LOAD, collect_roundtrip, judge_roundtrip, seed=4613),
     Check("ps06.atomic_save", SAVE_LOAD, collect_atomic, judge_atomic, seed=4601),
     Check("ps06.unsafe_pickle", SAVE_LOAD, collect_unsafe, judge_unsafe, seed=4602),
     Check("ps06.missing_file", ("load_checkpoint",), collect_missing, judge_missing, seed=4603),

@@ -9,8 +9,12 @@ the history (ps05). What only a Trainer combines is judged here: the schedule st
 accumulation window, clipping of the accumulated gradient, and bit-exact resume.
 """
 import math
+import os
 import random
+import resource
+import signal
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,16 +28,23 @@ from autograder.ps06 import Drawing
 from autograder.audit import AuditFailure, Check
 from autograder.instrument import describe, grads, params
 from autograder.judging import close, empty, epoch_means, exact, loaded, ordinal, require_float
-from autograder.problems import blobs, problem, setup
+from autograder.problems import blobs, mlp, problem, setup
 
 
 # ---------------------------------------------------------------- train_epoch: zero_grad and accumulation
 
 def collect_accumulation(fns: dict, seed: int) -> dict:
-    """ps02's hidden problem (a short last micro-batch, a leftover window), one epoch of StepTrainer."""
+    """ps02's hidden problem (a short last micro-batch, a leftover window), one epoch of StepTrainer
+    on a model handed over in eval mode (as evaluate leaves a model it was given in eval mode)."""
+    modes = []
+
     def train_epoch_accumulated(model, loader, loss_fn, optimizer, accum_steps):
+        model.eval()
+        model.register_forward_pre_hook(lambda module, args: modes.append(module.training))
         return fns["StepTrainer"](model, optimizer, loss_fn, accum_steps=accum_steps).train_epoch(loader)
-    return ps02.collect_run({"train_epoch_accumulated": train_epoch_accumulated}, seed)
+    rec = ps02.collect_run({"train_epoch_accumulated": train_epoch_accumulated}, seed)
+    rec["modes"] = modes
+    return rec
 
 
 def judge_zero_grad(rec: dict, seed: int) -> None:
@@ -46,6 +57,10 @@ def judge_zero_grad(rec: dict, seed: int) -> None:
 
 
 def judge_accumulation(rec: dict, seed: int) -> None:
+    if not all(rec["modes"]):
+        raise AuditFailure(f"train_epoch was given a model in eval mode and ran {rec['modes'].count(False)} of its "
+                           f"{len(rec['modes'])} forward passes in eval mode (Dropout off, BatchNorm frozen): put the "
+                           f"model in train mode at the start of train_epoch.")
     ps02.judge_steps_per_window(rec, seed)
     ps02.judge_large_batch_gradient(rec, seed)
     value = require_float(rec["returned"], "train_epoch")
@@ -219,7 +234,10 @@ def collect_evaluate(fns: dict, seed: int) -> dict:
         return fns["EvalTrainer"](model, torch.optim.SGD(model.parameters(), lr=0.1), loss_fn).evaluate(loader)
     rec = ps05.collect_evaluate({"evaluate": evaluate}, seed)
     model, loader = sequence_case(seed)
-    rec["sequence"] = describe(evaluate(model, loader, nn.CrossEntropyLoss()))
+    try:
+        rec["sequence"] = describe(evaluate(model, loader, nn.CrossEntropyLoss()))
+    except Exception as e:
+        rec["sequence"] = {"raised": f"{type(e).__name__}: {e}"[:300]}
     return rec
 
 
@@ -232,8 +250,12 @@ def judge_eval_mode(rec: dict, seed: int) -> None:
 def judge_evaluate_values(rec: dict, seed: int) -> None:
     ps05.judge_evaluate_values(rec, seed)
     model, loader = sequence_case(seed)
-    loss, accuracy = ps05.result(rec["sequence"], "evaluate")
     x, y = loader.dataset.tensors
+    if "raised" in rec["sequence"]:
+        raise AuditFailure(f"On {len(y)} sequences of {y.shape[1]} tokens (outputs (batch, vocab, length), a label per "
+                           f"token), evaluate raised {rec['sequence']['raised']}. The prediction of each token is the "
+                           f"largest logit over dimension 1, the vocabulary.")
+    loss, accuracy = ps05.result(rec["sequence"], "evaluate")
     with torch.no_grad():
         out = model(x)
     want_loss = nn.functional.cross_entropy(out, y).item()
@@ -262,19 +284,65 @@ def collect_history(fns: dict, seed: int) -> dict:
     history = fns["Trainer"](model, torch.optim.SGD(model.parameters(), lr=lr), loss_fn, callbacks=[watch]).fit(
         train, val, epochs)
     rec = {"returned": describe(history), "calls": loss_fn.calls, "seen": seen}
+    # Several callbacks: the first asks to stop after epoch STOP_AFTER, those after it only watch.
     model, train, val, lr, _ = ps05.fit_case(seed)
+    after = []
     stopped = fns["Trainer"](model, torch.optim.SGD(model.parameters(), lr=lr), nn.CrossEntropyLoss(),
-                             callbacks=[lambda trainer: trainer.epoch >= STOP_AFTER]).fit(train, val, epochs + 2)
-    rec["stopped"] = describe(stopped)
+                             callbacks=[lambda trainer: trainer.epoch >= STOP_AFTER,
+                                        lambda trainer: after.append(trainer.epoch)]).fit(train, val, epochs + 2)
+    rec["stopped"], rec["after"] = describe(stopped), after
     return rec
 
 
 STOP_AFTER = 2
 
 
+def truth(model: nn.Module, state: dict, loader: DataLoader) -> tuple[float, float]:
+    """(per-sample mean loss, per-sample accuracy) of the model with `state`, in eval mode."""
+    model = loaded(model, state).eval()
+    total, correct, count = 0.0, 0, 0
+    with torch.no_grad():
+        for xb, yb in loader:
+            out = model(xb)
+            total += nn.functional.cross_entropy(out, yb, reduction="sum").item()
+            correct += (out.argmax(1) == yb).sum().item()
+            count += len(yb)
+    return total / count, correct / count
+
+
+HISTORY_KEYS = ("train_loss", "val_loss", "val_accuracy")
+
+
+def lists(returned: dict) -> dict[str, list[float]]:
+    """The history's three sequences of floats (a dict of any kind, lists or tuples), of one length."""
+    if returned["type"] != "dict" or not set(HISTORY_KEYS) <= set(returned.get("items", {})):
+        raise AuditFailure(f"fit returned a {returned['type']}; return self.history, a dict with the lists "
+                           f"{', '.join(HISTORY_KEYS)}, one entry per epoch.")
+    out = {}
+    for key in HISTORY_KEYS:
+        d = returned["items"][key]
+        if d["type"] not in ("list", "tuple"):
+            raise AuditFailure(f"history[{key!r}] is a {d['type']}; it should be a list with one float per epoch.")
+        out[key] = [require_float(item, f"an entry of history[{key!r}]", "Append .item() values.") for item in d["items"]]
+    lengths = {key: len(v) for key, v in out.items()}
+    if len(set(lengths.values())) != 1:
+        raise AuditFailure(f"The history's lists have different lengths {lengths}: append to all three once per epoch.")
+    return out
+
+
+def epochs_of(calls: list[dict], n_train: int, n_val: int, epochs: int) -> list[tuple[list[dict], list[dict]]]:
+    """Split the loss calls into (training calls, validation calls) per epoch."""
+    per = n_train + n_val
+    if len(calls) != per * epochs:
+        raise AuditFailure(f"loss_fn was called {len(calls)} times in {epochs} epochs; each epoch trains on "
+                           f"{n_train} batches, then evaluates val_loader ({n_val} batches) once: "
+                           f"{per * epochs} calls.")
+    return [(calls[e * per:e * per + n_train], calls[e * per + n_train:(e + 1) * per]) for e in range(epochs)]
+
+
 def judge_history(rec: dict, seed: int) -> None:
     model, train, val, _, epochs = ps05.fit_case(seed)
-    history = ps05.lists(rec["returned"])
+    history = lists(rec["returned"])
     if len(history["train_loss"]) != epochs:
         raise AuditFailure(f"fit(train_loader, val_loader, epochs={epochs}) on a fresh Trainer returned histories of "
                            f"{len(history['train_loss'])} entries: it trains epochs 1 to {epochs} and records each.")
@@ -282,8 +350,9 @@ def judge_history(rec: dict, seed: int) -> None:
     if order == ([False] * len(val) + [True] * len(train)) * epochs:
         raise AuditFailure("Every epoch evaluated val_loader before training, so each history entry describes the "
                            "weights of the epoch before: record self.evaluate(val_loader) after each epoch's training.")
-    split = ps05.epochs_of(rec["calls"], len(train), len(val), epochs)
-    for e, ((train_calls, _), want) in enumerate(zip(split, ps05.val_figures(model, val, split))):
+    split = epochs_of(rec["calls"], len(train), len(val), epochs)
+    figures = [truth(model, val_calls[0]["params"], val) for _, val_calls in split]
+    for e, ((train_calls, _), want) in enumerate(zip(split, figures)):
         mean, _ = epoch_means([c["loss"] for c in train_calls], [c["size"] for c in train_calls])
         if not close(history["train_loss"][e], mean, rtol=1e-5):
             raise AuditFailure(f"history['train_loss'][{e}] is {history['train_loss'][e]:.6g}; the training batches of "
@@ -302,10 +371,16 @@ def judge_history(rec: dict, seed: int) -> None:
             raise AuditFailure(f"When the callbacks ran after epoch {e}, trainer.epoch was {epoch} and the history held "
                                f"{recorded} epochs: count the epoch (self.epoch += 1) and record it in the history "
                                f"before calling the callbacks.")
-    ran = len(ps05.lists(rec["stopped"])["val_loss"])
+    ran = len(lists(rec["stopped"])["val_loss"])
     if ran != STOP_AFTER:
-        raise AuditFailure(f"A callback returned True after epoch {STOP_AFTER} of fit(..., epochs={epochs + 2}), but "
-                           f"fit ran {ran} epochs: stop after the epoch in which any callback returns True.")
+        raise AuditFailure(f"With two callbacks, the first of which returned True after epoch {STOP_AFTER} of "
+                           f"fit(..., epochs={epochs + 2}), fit ran {ran} epochs: stop after the epoch in which any "
+                           f"callback returns True.")
+    if rec["after"] != list(range(1, STOP_AFTER + 1)):
+        raise AuditFailure(f"With two callbacks, the first of which returned True after epoch {STOP_AFTER}, the second "
+                           f"was called after epochs {rec['after']} instead of {list(range(1, STOP_AFTER + 1))}: every "
+                           f"callback runs after every epoch, even when an earlier one asked to stop (any() over a "
+                           f"generator stops calling at the first True; call them all, then decide).")
 
 
 # ---------------------------------------------------------------- resume: bit-exact, and from the latest checkpoint
@@ -427,9 +502,9 @@ def judge_resume(rec: dict, seed: int) -> None:
         raise AuditFailure(f"{setup_text} The final weights differ from the straight run's by up to {gap:.3g}, "
                            f"although every state the audit watches was restored. If the zero_grad audit fails too, "
                            f"fix that first: gradients carried from one window into the next are in no checkpoint.")
-    if ps05.lists(res["history"]) != ps05.lists(cont["history"]):
+    if lists(res["history"]) != lists(cont["history"]):
         raise AuditFailure(f"{setup_text} The resumed fit returned another history than the straight run "
-                           f"({len(ps05.lists(res['history'])['val_loss'])} epochs instead of {epochs}): save "
+                           f"({len(lists(res['history'])['val_loss'])} epochs instead of {epochs}): save "
                            f"self.history in the checkpoint and restore it.")
 
 
@@ -475,9 +550,10 @@ def judge_latest(rec: dict, seed: int) -> None:
     name = f"epoch_{k:03d}.pt"
     where = (f"A Trainer with ckpt_dir ran fit(..., epochs={k}); then a fresh Trainer (new model, optimizer, "
              f"scheduler, loaders) with the same ckpt_dir ran fit(..., epochs={epochs})")
-    if name not in rec["written"]:
-        raise AuditFailure(f"{where}. After the first fit, ckpt_dir held {rec['written'] or 'nothing'}, not {name}: "
-                           f"after every epoch, save to checkpoint_path(self.ckpt_dir, self.epoch).")
+    missing = [f"epoch_{e:03d}.pt" for e in range(1, k + 1) if f"epoch_{e:03d}.pt" not in rec["written"]]
+    if missing:
+        raise AuditFailure(f"{where}. After the first fit, ckpt_dir held {rec['written'] or 'nothing'}, without "
+                           f"{', '.join(missing)}: after every epoch, save to checkpoint_path(self.ckpt_dir, self.epoch).")
     saved, written = rec["states"]
     for what in saved:
         if not exact(saved[what], written[what]):
@@ -498,6 +574,186 @@ def judge_latest(rec: dict, seed: int) -> None:
     if last not in rec["later"]:
         raise AuditFailure(f"{where}. Afterwards ckpt_dir held {rec['later']}, without {last}: the resumed fit must "
                            f"keep saving a checkpoint after every epoch.")
+
+
+# ---------------------------------------------------------------- save and load: safely
+
+_GPU_TAGGING = []  # non-empty while save() runs "on a GPU machine"
+
+
+def _gpu_tag(storage):
+    return "cuda:0" if _GPU_TAGGING else None
+
+
+def _no_restore(storage, location):
+    return None
+
+
+@contextmanager
+def written_on_gpu():
+    """Every tensor torch.save writes meanwhile is marked as living on cuda:0, as on a GPU machine:
+    torch.load on this machine, which has no GPU, then needs a map_location to the CPU."""
+    if not any(tagger is _gpu_tag for _, tagger, _ in torch.serialization._package_registry):
+        torch.serialization.register_package(0, _gpu_tag, _no_restore)
+    _GPU_TAGGING.append(True)
+    try:
+        yield
+    finally:
+        _GPU_TAGGING.pop()
+
+
+@contextmanager
+def disk_full_at(limit: int):
+    """Writing past `limit` bytes of any file fails with an OSError (EFBIG), as on a full disk."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the process is killed, not told
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+
+
+class Payload:
+    """Unpickles as os.mkdir(marker): code that loading a checkpoint with weights_only=False runs."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+def plant(file: Path, marker: Path) -> None:
+    """Rewrite a checkpoint file with a Payload inside, as a tampered download would be."""
+    try:
+        content = torch.load(file, weights_only=True)
+    except Exception:  # not a file torch opens safely: the payload replaces it
+        content = None
+    payload = {"payload": Payload(marker)}
+    torch.save({**payload, **content} if isinstance(content, dict) else {**payload, "content": content}, file)
+
+
+def safety_step(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, seed: int) -> None:
+    x, y = blobs(seed + 11, 16, 8, 4)
+    optimizer.zero_grad()
+    nn.functional.cross_entropy(model(x), y).backward()
+    optimizer.step()
+    scheduler.step()
+
+
+def safety_trainer(fns: dict, seed: int, trained: bool):
+    """A CheckpointTrainer over a small MLP, Adam and a cosine schedule, with a shuffling loader (as
+    fit would have set it); `trained`: one step taken, epoch 1 recorded."""
+    model = mlp(seed, [8, 64, 64, 4])
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    scheduler = CosineAnnealingLR(optimizer, T_max=10)
+    if trained:
+        safety_step(model, optimizer, scheduler, seed)
+    trainer = fns["CheckpointTrainer"](model, optimizer, nn.CrossEntropyLoss(), scheduler=scheduler)
+    x, y = blobs(seed + 11, 32, 8, 4)
+    trainer.train_loader = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=True,
+                                      generator=torch.Generator().manual_seed(seed))
+    if trained:
+        trainer.epoch = 1
+        trainer.history = {"train_loss": [1.5], "val_loss": [1.25], "val_accuracy": [0.5]}
+    return trainer
+
+
+def reopened(fns: dict, seed: int, path: Path) -> dict:
+    """What a fresh CheckpointTrainer holds after load(path): its epoch and weights, or the error."""
+    trainer = safety_trainer(fns, seed + 1, trained=False)
+    try:
+        trainer.load(path)
+    except NotImplementedError:
+        raise
+    except Exception as e:
+        return {"error": f"{type(e).__name__}: {e}"[:300]}
+    return {"epoch": describe(trainer.epoch), "weights": params(trainer.model.named_parameters())}
+
+
+def collect_safety(fns: dict, seed: int) -> dict:
+    trainer = safety_trainer(fns, seed, trained=True)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "runs" / f"run{seed}" / "last.pt"
+        try:
+            trainer.save(path)
+        except NotImplementedError:
+            raise
+        except Exception as e:
+            return {"created": False, "error_at_save": f"{type(e).__name__}: {e}"[:300]}
+        rec = {"created": path.is_file(), "error_at_save": None}
+        if not rec["created"]:
+            return rec
+        rec["saved"] = params(trainer.model.named_parameters())
+        rec["first"] = reopened(fns, seed, path)
+        # A second save into the same path, stopped halfway by a full disk.
+        safety_step(trainer.model, trainer.optimizer, trainer.scheduler, seed)
+        trainer.epoch = 2
+        with disk_full_at(path.stat().st_size // 2):
+            try:
+                trainer.save(path)
+                rec["raised"] = False
+            except Exception:
+                rec["raised"] = True
+        rec["after"] = reopened(fns, seed, path)
+        # A checkpoint with a pickled call inside, as a tampered download would be.
+        tampered, marker = Path(folder) / "shared" / "ckpt.pt", Path(folder) / "payload-ran"
+        trainer.save(tampered)
+        plant(tampered, marker)
+        victim = safety_trainer(fns, seed + 2, trained=False)
+        try:
+            victim.load(tampered)
+            rec["tampered"] = "returned"
+        except Exception as e:
+            rec["tampered"] = f"{type(e).__name__}: {e}"[:200]
+        rec["ran"] = marker.exists()
+        # A checkpoint written on a GPU machine.
+        from_gpu = Path(folder) / "gpu" / "epoch_002.pt"
+        with written_on_gpu():
+            trainer.save(from_gpu)
+        rec["gpu"] = reopened(fns, seed, from_gpu)
+        rec["gpu_saved"] = params(trainer.model.named_parameters())
+    return rec
+
+
+def judge_safety(rec: dict, seed: int) -> None:
+    if rec["error_at_save"] is not None or not rec["created"]:
+        what = f"raised {rec['error_at_save']}" if rec["error_at_save"] else "did not create that file"
+        raise AuditFailure(f"save(path), for a path whose folders did not exist yet, {what}: create the missing "
+                           f"folders first (Path.mkdir makes the parents too, with parents=True).")
+    first, after = rec["first"], rec["after"]
+    if "error" in first:
+        raise AuditFailure(f"load(path) could not read the checkpoint that save(path) had just written: "
+                           f"{first['error']}. The file must open with torch.load(path, weights_only=True).")
+    if "error" in after:
+        raise AuditFailure(f"A save interrupted halfway (the disk filled up) destroyed the previous checkpoint: load "
+                           f"then raised {after['error']}. torch.save(state, path) empties path before it writes; "
+                           f"write to a temporary file in the same folder, then os.replace it onto path: the old "
+                           f"checkpoint stays until the new one is complete.")
+    if not (exact(after["epoch"], first["epoch"]) and exact(after["weights"], first["weights"])):
+        raise AuditFailure("After a save interrupted halfway (the disk filled up), path no longer held the previous "
+                           "checkpoint: os.replace the temporary file onto path only once it is completely written.")
+    if not rec["raised"]:
+        raise AuditFailure("The disk filled up halfway through save(path), and save returned as if it had saved: let "
+                           "the error reach the caller, who must know that the checkpoint was not written.")
+    if rec["ran"]:
+        raise AuditFailure("Loading a checkpoint ran code hidden in it: the audit added to a checkpoint a pickled call "
+                           "to os.mkdir, and load made that folder. torch.load(..., weights_only=False) runs any "
+                           "function a file names, so a checkpoint from anyone else could do anything you can. Load "
+                           "with weights_only=True.")
+    if rec["tampered"] == "returned":
+        raise AuditFailure("load returned normally for a checkpoint holding a pickled function call, which "
+                           "torch.load(weights_only=True) refuses: let that error reach the caller (do not fall back "
+                           "to weights_only=False, and do not ignore it).")
+    gpu = rec["gpu"]
+    if "error" in gpu:
+        raise AuditFailure(f"A checkpoint written on a GPU machine (its tensors saved from cuda:0) would not load on "
+                           f"this machine, which has none: load raised {gpu['error'][:200]}. Load with "
+                           f"map_location=\"cpu\": every tensor, the RNG states included, then comes back on the CPU.")
+    if not exact(gpu["weights"], rec["gpu_saved"]):
+        raise AuditFailure("From a checkpoint written on a GPU machine, load restored other weights than those saved.")
 
 
 # ---------------------------------------------------------------- fit: convergence and the milestone bar
@@ -600,6 +856,7 @@ def judge_milestone(rec: dict, seed: int) -> None:
 
 STEP = ("StepTrainer",)
 EVAL = ("EvalTrainer",)
+CKPT = ("CheckpointTrainer",)
 FIT = ("Trainer",)
 CHECKS = [
     Check("ps07.zero_grad", STEP, collect_accumulation, judge_zero_grad, seed=4701),
@@ -608,6 +865,7 @@ CHECKS = [
     Check("ps07.clipping", STEP, collect_clipping, judge_clipping, seed=4704),
     Check("ps07.eval_mode", EVAL, collect_evaluate, judge_eval_mode, seed=4705),
     Check("ps07.evaluate_values", EVAL, collect_evaluate, judge_evaluate_values, seed=4706),
+    Check("ps07.checkpoint_safety", CKPT, collect_safety, judge_safety, seed=4712),
     Check("ps07.history", FIT, collect_history, judge_history, seed=4707),
     Check("ps07.resume_equality", FIT, collect_resume, judge_resume, seed=4708),
     Check("ps07.resume_latest", FIT, collect_latest, judge_latest, seed=4709),
