@@ -9,10 +9,7 @@ the history (ps05). What only a Trainer combines is judged here: the schedule st
 accumulation window, clipping of the accumulated gradient, and bit-exact resume.
 """
 import math
-import os
 import random
-import resource
-import signal
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +21,8 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
 from torch.utils.data import DataLoader, TensorDataset
 
 from autograder import ps01, ps02, ps03, ps04, ps05
-from autograder.ps06 import Drawing
+from autograder.ps05 import truth
+from autograder.ps06 import Drawing, disk_full_at, plant
 from autograder.audit import AuditFailure, Check
 from autograder.instrument import describe, grads, params
 from autograder.judging import close, empty, epoch_means, exact, loaded, ordinal, require_float
@@ -295,19 +293,6 @@ def collect_history(fns: dict, seed: int) -> dict:
 
 
 STOP_AFTER = 2
-
-
-def truth(model: nn.Module, state: dict, loader: DataLoader) -> tuple[float, float]:
-    """(per-sample mean loss, per-sample accuracy) of the model with `state`, in eval mode."""
-    model = loaded(model, state).eval()
-    total, correct, count = 0.0, 0, 0
-    with torch.no_grad():
-        for xb, yb in loader:
-            out = model(xb)
-            total += nn.functional.cross_entropy(out, yb, reduction="sum").item()
-            correct += (out.argmax(1) == yb).sum().item()
-            count += len(yb)
-    return total / count, correct / count
 
 
 HISTORY_KEYS = ("train_loss", "val_loss", "val_accuracy")
@@ -600,39 +585,6 @@ def written_on_gpu():
         yield
     finally:
         _GPU_TAGGING.pop()
-
-
-@contextmanager
-def disk_full_at(limit: int):
-    """Writing past `limit` bytes of any file fails with an OSError (EFBIG), as on a full disk."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the process is killed, not told
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        signal.signal(signal.SIGXFSZ, handler)
-
-
-class Payload:
-    """Unpickles as os.mkdir(marker): code that loading a checkpoint with weights_only=False runs."""
-
-    def __init__(self, marker: Path):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return os.mkdir, (self.marker,)
-
-
-def plant(file: Path, marker: Path) -> None:
-    """Rewrite a checkpoint file with a Payload inside, as a tampered download would be."""
-    try:
-        content = torch.load(file, weights_only=True)
-    except Exception:  # not a file torch opens safely: the payload replaces it
-        content = None
-    payload = {"payload": Payload(marker)}
-    torch.save({**payload, **content} if isinstance(content, dict) else {**payload, "content": content}, file)
 
 
 def safety_step(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, seed: int) -> None:
