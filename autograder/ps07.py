@@ -263,6 +263,10 @@ def judge_evaluate_values(rec: dict, seed: int) -> None:
         raise AuditFailure(f"{call} returned loss {loss:.6g}; the mean loss per token is {want_loss:.6g}.")
     if close(accuracy, right / y.numel(), rtol=1e-6):
         return
+    if out.shape[1] == out.shape[2] and close(accuracy, (out.argmax(-1) == y).sum().item() / y.numel(), rtol=1e-6):
+        raise AuditFailure(f"{call} returned accuracy {accuracy:.6g}, the accuracy of the largest logit over the last "
+                           f"dimension (the positions): the prediction of each token is the largest logit over "
+                           f"dimension 1, the vocabulary, {right / y.numel():.6g} here.")
     per_sequence = (" You divided by the number of sequences (len(yb)); count every label: yb.numel()."
                     if close(accuracy, right / len(y), rtol=1e-6) else "")
     raise AuditFailure(f"{call} returned accuracy {accuracy:.6g}; {right} of the {y.numel()} tokens are predicted "

@@ -2,7 +2,7 @@
 alternatives pass every check under all of them, and every mutant fails each check its matrix entry
 names under all of them, with its message. A check whose outcome depends on the seed would make a
 flaky grade. (That a mutant keeps the other cells is proven at the grading seeds, by test_matrix.)
-The cases run in worker processes, one per core."""
+The cases run in worker processes, one per core, a fresh one per case."""
 import io
 import multiprocessing
 import os
@@ -59,7 +59,10 @@ def seed_runs(request):
     """wrong_verdicts of every case of the seed test this session selected, one process per core."""
     cases = [(item.callspec.params["name"], item.callspec.params["mutant"].name) for item in request.session.items
              if getattr(item, "originalname", None) == "test_check_outcomes_hold_under_20_seeds"]
-    with ProcessPoolExecutor(os.cpu_count(), mp_context=multiprocessing.get_context("spawn")) as pool:
+    # A fresh process per case, as grading runs each check in a fresh one: no case inherits what an
+    # earlier one left in its process (two swallowing-save mutants passed alone, failed after others).
+    with ProcessPoolExecutor(os.cpu_count(), mp_context=multiprocessing.get_context("spawn"),
+                             max_tasks_per_child=1) as pool:
         return dict(zip(cases, pool.map(wrong_verdicts, *zip(*cases))))
 
 
