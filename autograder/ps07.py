@@ -21,7 +21,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
 from torch.utils.data import DataLoader, TensorDataset
 
 from autograder import ps01, ps02, ps03, ps04, ps05
-from autograder.ps05 import truth
+from autograder.ps05 import lists, truth
 from autograder.ps06 import Drawing, disk_full_at, plant
 from autograder.audit import AuditFailure, Check
 from autograder.instrument import describe, grads, params
@@ -297,26 +297,6 @@ def collect_history(fns: dict, seed: int) -> dict:
 
 
 STOP_AFTER = 2
-
-
-HISTORY_KEYS = ("train_loss", "val_loss", "val_accuracy")
-
-
-def lists(returned: dict) -> dict[str, list[float]]:
-    """The history's three sequences of floats (a dict of any kind, lists or tuples), of one length."""
-    if returned["type"] != "dict" or not set(HISTORY_KEYS) <= set(returned.get("items", {})):
-        raise AuditFailure(f"fit returned a {returned['type']}; return self.history, a dict with the lists "
-                           f"{', '.join(HISTORY_KEYS)}, one entry per epoch.")
-    out = {}
-    for key in HISTORY_KEYS:
-        d = returned["items"][key]
-        if d["type"] not in ("list", "tuple"):
-            raise AuditFailure(f"history[{key!r}] is a {d['type']}; it should be a list with one float per epoch.")
-        out[key] = [require_float(item, f"an entry of history[{key!r}]", "Append .item() values.") for item in d["items"]]
-    lengths = {key: len(v) for key, v in out.items()}
-    if len(set(lengths.values())) != 1:
-        raise AuditFailure(f"The history's lists have different lengths {lengths}: append to all three once per epoch.")
-    return out
 
 
 def epochs_of(calls: list[dict], n_train: int, n_val: int, epochs: int) -> list[tuple[list[dict], list[dict]]]:
