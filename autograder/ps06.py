@@ -21,6 +21,7 @@ import os
 import random
 import resource
 import signal
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,7 +86,18 @@ def reload(fns: dict, seed: int, path: Path) -> dict:
 
 @contextmanager
 def disk_full_at(limit: int):
-    """Writing past `limit` bytes of any file fails with an OSError (EFBIG), as on a full disk."""
+    """Writing past `limit` bytes of any file fails with an OSError (EFBIG), as on a full disk.
+
+    Meanwhile stdout and stderr go to /dev/null: the limit is the process's, and the runner's log
+    is a file longer than it, so a print (a student's "not saved" message) would fail too and pass
+    for the save's own error."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    kept = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the process is killed, not told
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
@@ -94,6 +106,14 @@ def disk_full_at(limit: int):
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, handler)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # what a student's code left in a stream must not fail the check
+                pass
+        for fd, saved in zip((1, 2), kept):
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 def beside(path: Path) -> list[str]:
