@@ -14,17 +14,18 @@ c.CourseDirectory.db_url = os.environ.get(
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
                             "checkpoints", "*.pt", "*.ckpt", ".hypothesis"]
 
-# Each cell gets two minutes (a cell that never ends is interrupted and scores zero), and a cell's
-# score depends only on whether it raised, not on what it wrote to stderr: the same as at Validate.
+# Each cell gets two minutes (a cell that never ends is interrupted and scores zero; one that ignores
+# the interrupt has its kernel stopped, and the graded cells below score zero), and a cell's score
+# depends only on whether it raised, not on what it wrote to stderr: the same as at Validate.
 configure(c)
-# A graded cell deleted from a submission (or whose id was changed) is put back, so it is graded
-# (a test cell runs, and fails if the code is missing) instead of waiting for manual grading.
+# A graded cell deleted from a submission (or whose id or metadata was changed) is put back, so it is
+# graded (a test cell runs, and fails if the code is missing) instead of waiting for manual grading.
 c.OverwriteCells.add_missing_cells = True
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
-    "autograder.nbgrader_plugin.RestoreCells",  # OverwriteCells, robust to a graded cell's id changed
+    "autograder.nbgrader_plugin.RestoreCells",  # OverwriteCells, for any mix of cells deleted, retyped, renamed
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 # Hidden audit cells are judged by the grader, outside the student's kernel (autograder.nbgrader_plugin).
@@ -35,4 +36,10 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
+]
+# Feedback pages wrap long output lines (an audit's message) at the page's width.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "autograder.nbgrader_plugin.WrapOutputs",
 ]

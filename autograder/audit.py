@@ -56,23 +56,33 @@ def record(check: Check, namespace: dict, folder: Path) -> None:
     recorder.record(check.name, check.needs, namespace, folder)
 
 
-def stand_in(folder: Path) -> Path:
-    """Write in `folder` the `autograder` package a student's kernel sees at grading: `audit(name)`
-    only records, and the kernel can read no check, seed or scenario (beside the recorder, it holds
-    only the kernels' zygote, which forks the kernel). Returns the package folder."""
+# What of this package each zygote's sandbox is lent, and so what student code there can read. The
+# kernels': a stand-in whose `audit(name)` only records (no check, seed or scenario). The audit
+# runners': the checks and what running them needs, never the mutants (fragments of the solutions),
+# the hostile corpus or the grading tools.
+LENT = {"autograder.kernels": ("recorder", "zygote", "kernels"),
+        "autograder.runner": ("__init__", "audit", "instrument", "judging", "problems", "recorder", "runner",
+                              "sandbox", "zygote", *(p.stem for p in sorted(Path(__file__).parent.glob("ps[0-9][0-9].py"))))}
+
+
+def lent_package(folder: Path, module: str) -> Path:
+    """Write in `folder` the `autograder` package that `module`'s zygote sees. Returns the package folder."""
     package = folder / "autograder"
-    package.mkdir(parents=True)
-    for module in ("recorder", "zygote", "kernels"):
-        shutil.copy(Path(__file__).with_name(f"{module}.py"), package)
-    needs = {name: check.needs for name, check in checks().items()}
-    (package / "__init__.py").write_text(
-        '"""Stand-in for the autograder in a student\'s kernel at grading: it only records."""\n'
-        "import os\nimport sys\nfrom pathlib import Path\n\n"
-        "from autograder.recorder import RECORDED, record\n\n"
-        f"NEEDS = {needs!r}\n\n\n"
-        "def audit(name):\n"
-        f"    record(name, NEEDS[name], sys._getframe(1).f_globals, Path(os.environ[{AUDIT_DIR_ENV!r}]))\n"
-        "    print(RECORDED.format(name))\n")
+    (package / "__pycache__").mkdir(parents=True)
+    for name in LENT[module]:  # with their compiled forms, still valid (same times): no compiling at start
+        shutil.copy2(Path(__file__).with_name(f"{name}.py"), package)
+        for compiled in Path(__file__).parent.glob(f"__pycache__/{name}.*.pyc"):
+            shutil.copy2(compiled, package / "__pycache__")
+    if module == "autograder.kernels":
+        needs = {name: check.needs for name, check in checks().items()}
+        (package / "__init__.py").write_text(
+            '"""Stand-in for the autograder in a student\'s kernel at grading: it only records."""\n'
+            "import os\nimport sys\nfrom pathlib import Path\n\n"
+            "from autograder.recorder import RECORDED, record\n\n"
+            f"NEEDS = {needs!r}\n\n\n"
+            "def audit(name):\n"
+            f"    record(name, NEEDS[name], sys._getframe(1).f_globals, Path(os.environ[{AUDIT_DIR_ENV!r}]))\n"
+            "    print(RECORDED.format(name))\n")
     return package
 
 
@@ -80,21 +90,26 @@ class Zygote:
     """A sandboxed `python -m MODULE --serve` of this grading process (`autograder.runner`, the
     audit's; `autograder.kernels`, the notebook kernels'): it imports torch once and forks a fresh
     process per student, so a student costs no interpreter start and no torch import. Its folder
-    (`tree`) holds one student's session at a time; nothing else is lent to it. With `sees_stand_in`,
-    its `autograder` package is the stand-in a student's kernel sees."""
+    (`tree`) holds one student's session at a time; nothing else is lent to it, and of this package
+    only what `LENT` names for it."""
 
-    def __init__(self, module: str, prefix: str, sees_stand_in: bool, env: dict[str, str]):
+    def __init__(self, module: str, index: int, prefix: str, env: dict[str, str]):
+        self.uid = sandbox.user_id(index)  # each zygote its own: a fork bomb in one leaves the other be
         self.folder = Path(tempfile.mkdtemp(prefix=prefix))
         self.tree = self.folder / "tree"
         self.tree.mkdir()
         self.errors = tempfile.TemporaryFile()  # its own stderr, shown when it fails a student
         self.answers = b""
-        stand_ins = {sandbox.AUTOGRADER: stand_in(self.folder)} if sees_stand_in else {}
-        cmd = sandbox.command([sys.executable, "-P", "-m", module, "--serve"],
-                              cwd=sandbox.AUTOGRADER, writable=[self.tree], stand_ins=stand_ins)
-        sandbox.lend([self.tree])
+        cmd = sandbox.command([sys.executable, "-P", "-m", module, "--serve"], cwd=sandbox.AUTOGRADER,
+                              writable=[self.tree], uid=self.uid,
+                              stand_ins={sandbox.AUTOGRADER: lent_package(self.folder, module)})
+        self.lend([self.tree])
         self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,
                                         bufsize=0, env=sandbox.environment({**os.environ, **env}))
+
+    def lend(self, paths: list[Path]) -> None:
+        """Make `paths` its own (as root; otherwise they are already)."""
+        sandbox.lend(paths, self.uid)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -146,9 +161,9 @@ class Zygote:
         sandbox.remove(self.folder)
 
 
-# module: its folder's prefix, whether it sees the stand-in, its environment beside the grader's
-ZYGOTES = {"autograder.runner": ("runners-", False, {"TQDM_DISABLE": "1"}),  # a student's bars would bury its log
-           "autograder.kernels": ("kernels-", True, {})}
+# module: its sandbox's index (`sandbox.user_id`), its folder's prefix, its environment beside the grader's
+ZYGOTES = {"autograder.runner": (0, "runners-", {"TQDM_DISABLE": "1"}),  # a student's bars would bury its log
+           "autograder.kernels": (1, "kernels-", {})}
 _zygotes: dict[str, Zygote] = {}
 
 
@@ -189,7 +204,7 @@ class Runner:
 
     def __enter__(self) -> "Runner":
         if self.confine:
-            sandbox.lend([self.session])
+            self.zygote.lend([self.session])
             self.zygote.write(f"{self.folder}\t{self.out}\t{self.log}\n")
             return self
         # A student's progress bars would bury the runner's last output, which a failure message shows.
@@ -269,9 +284,9 @@ def verdict(check: Check, folder: Path, out: Path, seed: int, log: Path) -> str 
     path = out / f"{check.name}.pt"
     if not path.exists():
         tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
-        return (f"The audit process running your code for '{check.name}' ended without a result "
-                f"(it ran past {check.timeout:.0f} s, ran out of memory, or exited). "
-                f"Its last output:\n{tail}")
+        return (f"The audit process running your code for '{check.name}' ended without a result: something "
+                f"ended it from outside its check (a signal sent to every process, such as os.kill(-1, ...)), "
+                f"or the grader's own time limit for your audits passed. Its last output:\n{tail}")
     import torch  # here, not at the top: `autograder grade` imports this package and needs no torch (~2 s)
 
     try:
@@ -310,7 +325,9 @@ def collect_safely(check: Check, fns: dict, seed: int) -> dict:
     except BaseException as e:  # a student's bug, reported with their own frames
         frames = [f for f in traceback.extract_tb(e.__traceback__) if "autograder" not in f.filename]
         where = "".join(traceback.format_list(frames[-3:]))
-        return {"error": f"Your code raised {type(e).__name__}: {e}\n{where}".rstrip()}
+        error = f"{type(e).__name__}: {e}"
+        limit = sandbox.limit_hit(error)
+        return {"error": f"Your code raised {error}{' ' + limit if limit else ''}\n{where}".rstrip()}
 
 
 def audit(name: str) -> None:

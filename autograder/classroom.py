@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed, wait
@@ -159,11 +160,14 @@ def cut_short(autograded: Path, submission: Path) -> bool:
 
 
 def grade_one(root: str, assignment: str, student: str, db_url: str | None = None,
-              force: bool = False) -> Outcome | None:
-    """nbgrader autograde of one student's submission, in this process (a worker); None when the
-    grading was interrupted before or during it. An autograde cut short is done again."""
+              force: bool = False, tmp: str | None = None) -> Outcome | None:
+    """nbgrader autograde of one student's submission, in this process (a worker), with `tmp` as its
+    temporary folder if given; None when the grading was interrupted before or during it. An
+    autograde cut short is done again."""
     global _grading
     start = time.perf_counter()
+    if tmp is not None:
+        tempfile.tempdir = tmp
     _grading = True  # first: Ctrl-C from here on stops this student, before it a check would miss it
     try:
         if _interrupted:
@@ -197,7 +201,10 @@ def grade(root: Path, assignment: str, *, workers: int | None = None, scheduler:
     with _executor(workers, scheduler) as pool:
         try:
             pool.submit(enrol, root, assignment, students, db_url).result()  # before the bar: its error stands alone
-            futures = [pool.submit(grade_one, str(root), assignment, s, db_url, force) for s in students]
+            # Local workers keep the environment of the fork server's start: they are told the
+            # temporary folder of the moment, in which the zygotes of this run go.
+            tmp = None if scheduler else tempfile.gettempdir()
+            futures = [pool.submit(grade_one, str(root), assignment, s, db_url, force, tmp) for s in students]
             with tqdm(total=len(students), desc=f"autograde {assignment}", unit="student", disable=not progress) as bar:
                 for future in as_completed(futures):
                     outcome = future.result()

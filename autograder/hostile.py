@@ -1,8 +1,9 @@
 """Hostile and broken submissions of ps01, each with the grade it must get: the grading corpus.
 
 Each case starts from a submission of the mutant matrix (the reference unless said) and breaks it
-the way a real class does: code that never ends, eats memory, kills its kernel, deletes or renames
-graded cells, edits locked test cells, floods its output, writes or connects outside its folder,
+the way a real class does: code that never ends (or ignores the interrupt), eats memory, kills its
+kernel, deletes, retypes or renames graded cells or edits their metadata by hand, edits locked
+test cells, floods its output, writes or connects outside its folder,
 or tampers with its kernel to fake a pass. `fails` names every grade cell it must lose, with a
 phrase of the message it must show, beside those its base submission loses; every other grade cell
 keeps its points.
@@ -100,6 +101,28 @@ def rename(grade_id: str, new: str) -> Change:
     return change
 
 
+def unmark(grade_id: str) -> Change:
+    """The cell retyped by hand: the same code in a plain cell, nbgrader's metadata gone."""
+    def change(nb, forbidden):
+        del cell(nb, grade_id).metadata["nbgrader"]
+    return change
+
+
+def retype(grade_id: str, cell_type: str) -> Change:
+    def change(nb, forbidden):
+        old = cell(nb, grade_id)
+        new = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell,
+               "raw": nbformat.v4.new_raw_cell}[cell_type](old.source, metadata=old.metadata)
+        nb.cells[nb.cells.index(old)] = new
+    return change
+
+
+def metadata(grade_id: str, **changes) -> Change:
+    def change(nb, forbidden):
+        cell(nb, grade_id).metadata.nbgrader.update(changes)
+    return change
+
+
 def replace(grade_id: str, code: str) -> Change:
     def change(nb, forbidden):
         cell(nb, grade_id).source = code
@@ -155,9 +178,22 @@ HOSTILE = [
     Hostile("never_ends", "a loop that never ends at the top of a solution cell",
             prepend("learning_helpers", "while True:\n    pass\n"),
             fails=MISSING_HELPERS),
+    Hostile("ignores_interrupt", "a cell that ignores the interrupt and never ends: its kernel is stopped",
+            prepend("learning_helpers", "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                    "time.sleep(10**6)\n"),
+            fails={"test_learning_helpers": "did not stop when interrupted",
+                   "test_xor_milestone": "did not stop when interrupted",
+                   **{c: "Nothing was recorded" for c in HELPERS[1:]}}),
     Hostile("memory_hog", "allocates until memory runs out",
             prepend("learning_helpers", "hog = [bytearray(2**28) for _ in range(256)]\n"),
             fails=MISSING_HELPERS),
+    # Its children hold every process the kernel's sandbox may have, while the last audits may still run
+    # in a sandbox of their own, whose limit they do not touch; the next student of the zygote finds none.
+    Hostile("fork_bomb", "forks until the process limit stops it, and keeps the children",
+            scratch("import os, time\nchildren = []\ntry:\n    while True:\n        pid = os.fork()\n"
+                    "        if pid == 0:\n            time.sleep(300)\n            os._exit(0)\n"
+                    "        children.append(pid)\nexcept OSError as error:\n"
+                    "    print(f'forked {len(children)}, then: {error}')\n")),
     Hostile("kernel_dies", "os._exit in a solution cell kills the kernel",
             prepend("learning_helpers", "import os\nos._exit(1)\n"),
             fails={"test_learning_helpers": "the kernel died", "test_xor_milestone": "the kernel died",
@@ -174,6 +210,19 @@ HOSTILE = [
     Hostile("solution_cell_deleted", "a solution cell deleted: its functions are missing",
             delete("learning_helpers"),
             fails=MISSING_HELPERS),
+    Hostile("solution_retyped_test_deleted", "the first solution typed again in a plain cell, its visible "
+            "test cell deleted: the test goes back after the nearest cell above it and passes",
+            both(unmark("train_step"), delete("test_train_step"))),
+    Hostile("solution_and_its_cells_deleted", "the first solution cell deleted with its test and first audit: "
+            "both go back, and every cell that needs train_step fails for want of it",
+            delete("train_step", "test_train_step", "audit_zero_grad"),
+            fails={c: "name 'train_step' is not defined" for c in ["test_train_step", "test_train_epoch", "test_fit",
+                                                                    "test_xor_milestone", *AUDITS[3:7]]}
+            | {c: "train_step is not defined: run the cell that defines it" for c in AUDITS[:3]}),
+    Hostile("cells_retyped", "a solution cell made raw, a test cell made markdown: nbgrader retypes them",
+            both(retype("train_epoch", "raw"), retype("test_train_epoch", "markdown")), base="no_step"),
+    Hostile("metadata_edited", "nbgrader's metadata edited by hand: a test cell's points, a solution flag",
+            both(metadata("test_train_step", points="two"), metadata("fit", solution="yes")), base="no_step"),
     Hostile("grade_id_changed", "a visible test cell's id changed: the original is put back and graded",
             rename("test_train_step", "my_test"), base="no_step"),
     Hostile("locked_test_edited", "a locked test cell emptied: nbgrader restores it",
@@ -198,7 +247,7 @@ HOSTILE = [
                          "            p.grad = None\n"
                          "    return loss\n\n\n"
                          "torch.optim.SGD.step = _step_then_clear\n\n\n")),
-            fails={"audit_zero_grad": "accumulate across steps", "audit_convergence": "decrease"}),
+            fails={"audit_zero_grad": "accumulate across steps", "audit_convergence": "correct training reaches"}),
     Hostile("tamper_always_equal", "loss_decrease returns first - last as a float whose == is always True",
             edit("learning_helpers", "return (history[0] - history[-1]) / history[0]",
                  "class Close(float):\n        def __eq__(self, other):\n            return True\n\n"

@@ -9,6 +9,7 @@ that output. The kernel is a fork of this process's kernels' zygote (`autograder
 imported torch and the notebooks' libraries once. Both run confined (`autograder.sandbox`); with
 `confine` off, the kernel is a fresh, unconfined one and the runner a fresh process.
 """
+import asyncio
 import json
 import os
 import re
@@ -22,16 +23,22 @@ from queue import Empty
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
-from nbclient.util import run_sync
+from nbclient.util import ensure_async, run_sync
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import Execute, OverwriteCells
-from nbgrader.utils import is_grade
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
+from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool, Enum, Type
 
 from autograder import sandbox
 from autograder.audit import AUDIT_DIR_ENV, Runner, zygote
 
 AUDIT_CALL = re.compile(r"""^\s*audit\(\s*["']([\w.]+)["']\s*\)""", re.M)
+GRACE = 10  # seconds a cell interrupted at the timeout has to stop before its kernel is stopped
+
+
+class CellTimedOut(DeadKernelError):
+    """A cell ran past the timeout and did not stop when interrupted: its kernel was stopped."""
 
 
 def audit_names(cell: NotebookNode) -> list[str]:
@@ -140,7 +147,7 @@ class ForkedKernel:
 
 class ForkedKernelManager(AsyncKernelManager):
     """The notebook's kernel at autograde: a fork of this grading process's kernels' zygote, in its
-    sandbox (no network; it talks to nbgrader over Unix sockets in the student's session folder).
+    sandbox (no network; it talks to nbgrader over Unix sockets in the zygote's folder).
     It runs in a copy of the notebook's folder in that session and writes only there; its `autograder`
     package is a stand-in that only records, into the session's records folder, from which
     `take_records` hands the grader each record, never through a link. When the kernel is done, every
@@ -152,7 +159,11 @@ class ForkedKernelManager(AsyncKernelManager):
         self.zygote = zygote("autograder.kernels")
         self.student_folder = self.zygote.session()
         self.ended = False
-        sockets, self.records = self.student_folder / "sockets", self.student_folder / "records"
+        # The tree holds this student alone; a short folder, for a Unix socket's path has at most 107 bytes.
+        sockets, self.records = self.zygote.tree / "s", self.student_folder / "records"
+        if len(os.fsencode(sockets / "ipc-99")) > 107:
+            raise RuntimeError(f"The kernel's sockets would be in {sockets}, too long a path for a Unix socket "
+                               f"(at most 107 bytes): set TMPDIR to a shorter folder than {self.zygote.folder.parent}.")
         sockets.mkdir()
         self.records.mkdir()
         self.records_fd = os.open(self.records, os.O_RDONLY | os.O_DIRECTORY)  # whatever the kernel renames
@@ -168,7 +179,7 @@ class ForkedKernelManager(AsyncKernelManager):
             shutil.copytree(folder, self.work, symlinks=True)
         else:
             self.work.mkdir()
-        sandbox.lend([self.student_folder])
+        self.zygote.lend([self.student_folder, sockets])
         return cmd, kw
 
     async def _async_launch_kernel(self, kernel_cmd, **kw) -> None:
@@ -226,22 +237,53 @@ class AuditedExecute(Execute):
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)  # nbclient binds its own at class creation
 
+    async def _async_handle_timeout(self, timeout, cell=None):
+        # nbclient interrupts the kernel and goes on; a cell that ignores the interrupt (SIGINT caught
+        # or ignored) would then hold the kernel, and every later cell would wait out its own timeout.
+        self.log.error("Cell ran past %s s: interrupting the kernel", timeout)
+        await ensure_async(self.km.interrupt_kernel())
+        deadline = time.monotonic() + GRACE
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=left))
+            except Empty:
+                break
+            if msg["msg_type"] == "execute_reply":  # one request at a time: this cell's
+                return {"content": {**self.error_on_timeout, "status": "error"}}
+        self.log.error("The cell did not stop when interrupted: stopping its kernel")
+        await ensure_async(self.km.signal_kernel(signal.SIGKILL))
+        while await ensure_async(self.km.is_alive()):
+            await asyncio.sleep(0.01)
+        raise CellTimedOut(f"ran past the time limit ({timeout} s) and did not stop when interrupted")
+
     def preprocess_cell(self, cell, resources, index):
         # A dead kernel would end nbgrader's autograde of the whole notebook: instead, the cell it
         # died in and every graded cell after it score zero, with a message, and the rest keep theirs.
         if self.died_in is not None:
             if cell.cell_type == "code" and is_grade(cell):
-                cell.outputs = [error_output("KernelDied", f"Not run: the kernel died in cell {self.died_in} "
-                                             "above, and nothing after it ran.")]
+                cell.outputs = [error_output("KernelDied", f"Not run: {self.died_in}; nothing after it ran.")]
             return cell, resources
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
-        except DeadKernelError:
-            self.died_in = index
-            cell.outputs.append(error_output(
-                "KernelDied", f"The kernel died while running this cell (cell {index}): something in it ended "
-                "the Python process (os._exit, a crash, or the memory limit). The cells below did not run."))
+        except DeadKernelError as e:
+            first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")[:60]
+            where = f"cell {index} ({first!r})"
+            if isinstance(e, CellTimedOut):
+                self.died_in = f"{where} above {e}, so its kernel was stopped"
+                cell.outputs.append(error_output(
+                    "CellTimedOut", f"This cell ({where}) {e}: its kernel was stopped, and the cells below did "
+                    "not run. Look for a loop that never ends, or make the work smaller."))
+            else:
+                self.died_in = f"the kernel died in {where} above"
+                cell.outputs.append(error_output(
+                    "KernelDied", f"The kernel died while running this cell ({where}): something in it ended "
+                    "the Python process (os._exit, a crash, or the memory limit). The cells below did not run."))
             return cell, resources
+        if self.confine:  # an error from one of the sandbox's limits says which
+            for output in cell.get("outputs", []):
+                if output.output_type == "error" and (limit := sandbox.limit_hit(f"{output.ename}: {output.evalue}")):
+                    output.evalue = f"{output.evalue} ({limit})"
+                    output.traceback = [*output.traceback, limit]
         names = audit_names(cell)
         if names and self.confine:
             self.km.take_records(names, self.runner.folder)
@@ -272,12 +314,58 @@ class AuditedExecute(Execute):
 
 
 class RestoreCells(OverwriteCells):
-    """nbgrader's OverwriteCells, surviving a graded cell whose id the student changed: nbgrader drops
-    the unknown id but leaves the cell marked graded, then fails on it when it puts missing cells back.
-    Here that cell becomes an ordinary cell of the student's, and the original is put back and graded."""
+    """nbgrader's OverwriteCells, for any mix of deleted, retyped and renamed cells.
+
+    A graded cell whose id the student changed: nbgrader drops the unknown id but leaves the cell
+    marked graded, then fails on it when it puts missing cells back; metadata edited by hand
+    (points "two") fails the whole notebook. Here such a cell becomes an ordinary cell of the
+    student's, and the original is put back and graded. A missing grade cell goes back right before
+    the nearest cell below it in the source that the submission still has, so that whatever the
+    student wrote above runs first: nbgrader's own goes after the one right above it, and fails
+    (KeyError) when that one is missing too."""
 
     def preprocess_cell(self, cell, resources, index):
-        cell, resources = super().preprocess_cell(cell, resources, index)
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+            if "nbgrader" in cell.metadata and "grade_id" in cell.metadata.nbgrader:
+                MetadataValidator().validate_cell(cell)
+        except (ValidationError, KeyError, ValueError, TypeError, AttributeError) as e:
+            # Metadata edited by hand (points "two", a flag "yes"), which would fail the whole notebook.
+            self.log.warning("Cell %s: its nbgrader metadata is broken (%s): it is graded as a cell of the "
+                             "student's own, and the original is put back", index, e)
+            cell.metadata.nbgrader = {}
         if "nbgrader" in cell.metadata and "grade_id" not in cell.metadata.nbgrader:
             del cell.metadata["nbgrader"]
         return cell, resources
+
+    def add_missing_grade_cells(self, nb, resources):
+        source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        source = {cell.name: cell for cell in source_nb.source_cells}
+        order = list(source)
+        solutions = {cell.name for cell in source_nb.solution_cells}
+
+        def position(grade_id: str) -> int | None:
+            return next((i for i, cell in enumerate(nb.cells) if (is_grade(cell) or is_solution(cell))
+                         and cell["metadata"]["nbgrader"].get("grade_id") == grade_id), None)
+
+        for grade_cell in sorted(source_nb.grade_cells, key=lambda cell: order.index(cell.name)):
+            if position(grade_cell.name) is not None:
+                continue
+            self.log.warning("Missing grade cell %s encountered, adding to notebook", grade_cell.name)
+            below = (position(name) for name in order[order.index(grade_cell.name) + 1:])
+            anchor = next((i for i in below if i is not None), len(nb.cells))
+            nb.cells.insert(anchor, self.missing_cell_transform(
+                source[grade_cell.name], grade_cell.max_score, is_solution=grade_cell.name in solutions))
+        return nb, resources
+
+
+class WrapOutputs(NbGraderPreprocessor):
+    """Feedback pages whose outputs wrap at the page's width: an audit's message is one long line,
+    and its second half, how to find the bug, would sit off-screen."""
+
+    css = ("div.output_area pre, div.output_subarea pre, div.output_text pre "
+           "{white-space: pre-wrap !important; overflow-wrap: anywhere; word-break: normal;}")
+
+    def preprocess(self, nb, resources):
+        resources.setdefault("inlining", {}).setdefault("css", []).append(self.css)
+        return nb, resources

@@ -240,6 +240,16 @@ def collect_convergence(fns: dict, seed: int) -> dict:
     return {"final": params(model.named_parameters())}
 
 
+def loss_change(before: float, after: float) -> str:
+    """How a loss moved, in words: "a 34% decrease", or "it rose by 12%" (never "a -12% decrease")."""
+    change = (before - after) / before
+    if not math.isfinite(change):
+        return f"it became {after}"
+    if change > 0:
+        return f"a {change:.0%} decrease"
+    return f"it rose by {-change:.0%}" if change < 0 else "no change at all"
+
+
 def judge_convergence(rec: dict, seed: int) -> None:
     model, x, y = convergence_case(seed)
     with torch.no_grad():
@@ -247,10 +257,9 @@ def judge_convergence(rec: dict, seed: int) -> None:
         end = nn.functional.cross_entropy(loaded(model, rec["final"])(x), y).item()
     if not math.isfinite(end):
         raise AuditFailure(f"Training on the audit's hidden problem diverged: the loss became {end}.")
-    drop = (start - end) / start
-    if drop < CONVERGENCE_FRACTION:
+    if (start - end) / start < CONVERGENCE_FRACTION:
         raise AuditFailure(f"On the audit's hidden 4-class problem, 12 epochs of fit (SGD, lr 0.2) took the "
-                           f"loss from {start:.4f} to {end:.4f}: a {drop:.0%} decrease, where correct training "
+                           f"loss from {start:.4f} to {end:.4f}: {loss_change(start, end)}, where correct training "
                            f"reaches at least {CONVERGENCE_FRACTION:.0%}. Check that every batch does "
                            f"zero_grad, backward and step, in that order.")
 
@@ -304,7 +313,8 @@ def judge_gradient_flow(rec: dict, seed: int) -> None:
                             ("largest absolute value", g.abs().max()), ("mean", g.mean())]:
             if close(value, other.item()):
                 raise AuditFailure(f"gradient_flow reported {value:.6g} for '{n}', its {name}; report the L2 "
-                                   f"norm {g.norm().item():.6g}, p.grad.norm().item().")
+                                   f"norm, {g.norm().item():.6g}: the square root of the sum of the squared "
+                                   f"gradient entries.")
         raise AuditFailure(f"gradient_flow reported {value:.6g} for '{n}'; the L2 norm of its gradient is "
                            f"{g.norm().item():.6g}.")
 
@@ -335,7 +345,7 @@ def judge_weight_change(rec: dict, seed: int) -> None:
         expected = (after[n] - before[n]).norm().item()
         if not close(value, expected):
             raise AuditFailure(f"weight_change reported {value:.6g} for '{n}'; the L2 norm of after - before "
-                               f"is {expected:.6g}: (after[name] - before[name]).norm().item().")
+                               f"is {expected:.6g}. Look at what you take the norm of, and which norm.")
 
 
 LOSS_HISTORIES = ([2.0, 1.5, 0.5], [1.0, 1.25], [0.8], [0.5, 0.5, 0.5], [3.0, 2.0, 2.5, 1.2, 0.9])

@@ -176,8 +176,8 @@ def judge_clipping(rec: dict, seed: int) -> None:
                                    f"it was clipped only after the step, too late to matter. Clip between the "
                                    f"window's last backward() and optimizer.step().")
             raise AuditFailure(f"{where}: optimizer.step() applied the unclipped gradient (norm {total:.4g}). When "
-                               f"max_grad_norm is set, clip with nn.utils.clip_grad_norm_(self.model.parameters(), "
-                               f"self.max_grad_norm) right before optimizer.step().")
+                               f"max_grad_norm is set, the window's gradient must be clipped to that global norm "
+                               f"before optimizer.step(): look at what runs between the last backward() and the step.")
         running = None
         for part in parts:
             running = part if running is None else {n: running[n] + part[n] for n in part}
@@ -189,10 +189,10 @@ def judge_clipping(rec: dict, seed: int) -> None:
         per = {n: g * min(1.0, max_norm / (g.norm().item() + 1e-6)) for n, g in own.items()}
         if close(got, per, rtol=1e-4):
             raise AuditFailure(f"{where}: each parameter's gradient was clipped by its own norm. Clip by the global "
-                               f"norm, one factor for all parameters: nn.utils.clip_grad_norm_(self.model.parameters(), ...).")
+                               f"norm, that of all the gradients together, with one factor for all parameters (ps04).")
         if close(got, {n: g.clamp(-max_norm, max_norm) for n, g in own.items()}, rtol=1e-4):
             raise AuditFailure(f"{where}: every gradient element was clamped to [-{max_norm}, {max_norm}]: that is "
-                               f"clipping by value. Clip the global norm with nn.utils.clip_grad_norm_.")
+                               f"clipping by value. Clip by the global norm, that of all the gradients together (ps04).")
         raise AuditFailure(f"{where}: the gradient at optimizer.step() was not the window's gradient (norm "
                            f"{total:.4g}) scaled down to norm {max_norm}. If the zero_grad or accumulation audit "
                            f"fails too, fix that first: the window's gradient must be right before it is clipped.")
@@ -731,11 +731,11 @@ def judge_convergence(rec: dict, seed: int) -> None:
     with torch.no_grad():
         before = nn.functional.cross_entropy(model(x), y).item()
         after = nn.functional.cross_entropy(loaded(model, rec["final"])(x), y).item()
-    drop = (before - after) / before
-    if not math.isfinite(after) or drop < ps01.CONVERGENCE_FRACTION:
-        raise AuditFailure(f"{what} took the loss from {before:.4f} to {after:.4f}, a {drop:.0%} decrease; correct "
-                           f"training reaches at least {ps01.CONVERGENCE_FRACTION:.0%}. Check train_epoch: zero_grad at "
-                           f"the start of each window, backward on every micro-batch, one step per window.")
+    if not math.isfinite(after) or (before - after) / before < ps01.CONVERGENCE_FRACTION:
+        raise AuditFailure(f"{what} took the loss from {before:.4f} to {after:.4f}: "
+                           f"{ps01.loss_change(before, after)}; correct training reaches at least "
+                           f"{ps01.CONVERGENCE_FRACTION:.0%}. Check train_epoch: zero_grad at the start of each "
+                           f"window, backward on every micro-batch, one step per window.")
 
 
 class Sorter(nn.Module):

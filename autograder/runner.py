@@ -16,6 +16,7 @@ ended, every process it left is killed and /tmp emptied before "done" is answere
 imported once per grading process, not once per student, and no student's code outlives its own
 grading.
 """
+import io
 import os
 import signal
 import sys
@@ -26,7 +27,7 @@ from typing import Iterator
 import cloudpickle
 import torch
 
-from autograder import zygote
+from autograder import sandbox, zygote
 from autograder.audit import AuditFailure, checks, collect_safely
 from autograder.zygote import lines, remove
 
@@ -52,10 +53,14 @@ def run_check(folder: Path, staging: Path, name: str, seed: int, timeout: float)
     torch.save(rec, staging / f"{name}.pt")
 
 
-def in_child(deadline: float, work) -> bool:
-    """Run `work()` in a forked child, killed at `deadline`; True if it exited cleanly."""
+def in_child(deadline: float, work) -> str | None:
+    """Run `work()` in a forked child, killed at `deadline`; None if it exited cleanly, else why not:
+    "fork" (no child could start), "deadline", "signal NAME" or "exit CODE"."""
     sys.stdout.flush()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except BlockingIOError:  # the sandbox's process limit, filled by an earlier check's leftovers
+        return "fork"
     if pid == 0:
         try:
             os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # the checks still to come are not the child's
@@ -69,11 +74,33 @@ def in_child(deadline: float, work) -> bool:
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return os.waitstatus_to_exitcode(status) == 0
+            code = os.waitstatus_to_exitcode(status)
+            if code < 0:
+                return f"signal {signal.Signals(-code).name if -code in signal.valid_signals() else -code}"
+            return f"exit {code}" if code else None
         time.sleep(0.01)
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
-    return False
+    return "deadline"
+
+
+def why_no_result(why: str, timeout: float) -> str:
+    """What a student reads when the process running a check ended (or never started) without its record."""
+    if why == "fork":
+        return (f"The audit could not start a process to run your code: processes or threads your code "
+                f"started earlier in this audit, and never ended, fill the grading sandbox's limit "
+                f"({sandbox.PROCESSES} processes and threads in all).")
+    if why == "deadline":
+        return (f"Your code did not finish within the audit's {timeout:.0f} s, and went on after the audit "
+                f"told it to stop (an exception caught, or the alarm signal ignored): look for a loop that "
+                f"never ends.")
+    if why == "signal SIGXFSZ":
+        return f"Your code wrote a file larger than the grading sandbox allows ({sandbox.FILE_SIZE // 2**20} MiB)."
+    if why.startswith("signal"):
+        return (f"The process running your code was ended by {why.split()[1]}: a crash, the system's "
+                f"out-of-memory killer, or your code itself.")
+    return (f"The process running your code exited (status {why.split()[1]}) before the audit had its "
+            f"results: look for os._exit in your code.")
 
 
 def serve(folder: Path, out: Path, jobs: Iterator[str]) -> None:
@@ -87,10 +114,14 @@ def serve(folder: Path, out: Path, jobs: Iterator[str]) -> None:
         staging.mkdir()
         timeout = registry[name].timeout
         # The child's own alarm reports a slow loop; the parent's deadline catches code that ignores it.
-        if in_child(time.monotonic() + timeout + 10, lambda: run_check(folder, staging, name, int(seed), timeout)):
-            path = staging / f"{name}.pt"
-            if path.exists():
-                records[name] = path.read_bytes()
+        why = in_child(time.monotonic() + timeout + 10, lambda: run_check(folder, staging, name, int(seed), timeout))
+        path = staging / f"{name}.pt"
+        if why is None and path.exists():
+            records[name] = path.read_bytes()
+        else:  # a record that can only fail the check, made here, where no student code ran
+            buffer = io.BytesIO()
+            torch.save({"error": why_no_result(why or "exit 0", timeout)}, buffer)
+            records[name] = buffer.getvalue()
         remove(staging)
     # Only records that came from their own check's child survive; anything else written here goes.
     for leftover in out.iterdir():  # `out` itself stays: the grader reads it

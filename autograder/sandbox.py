@@ -8,8 +8,11 @@ in a sandbox of its own that has
   all read-only, a private /tmp, and one folder it may write, the zygote's, which holds one
   student's session at a time (the kernel's: a copy of the submission's folder, its sockets, its
   audit records): no source/, no gradebook, no other student;
-- limits on its address space, on the size of any file it writes and, when the grader runs as root,
-  on its processes: it then runs as a user id of its own, so a fork bomb exhausts only itself;
+- limits on its address space, on the size of any file it writes and on its processes, set inside
+  the sandbox so that they count its processes alone (as root it runs as a user id of its own; as
+  any other user, in a user namespace of its own, which the limit then counts apart from the
+  grader's and other sandboxes' processes): a fork bomb in the notebook exhausts the kernel's
+  sandbox, not the audit's, nor the grader;
 - one compute thread for torch, so that parallel graders do not oversubscribe the cores.
 """
 import os
@@ -24,7 +27,7 @@ from autograder.zygote import remove  # noqa: F401 (the grader's callers use it 
 
 MEMORY = 4 * 2**30  # bytes of address space: torch with its threads maps ~1 GB, the notebooks peak under 0.5
 FILE_SIZE = 64 * 2**20  # bytes per written file: plenty for a checkpoint of the course's models
-PROCESSES = 256  # processes and threads of the sandbox's own user id
+PROCESSES = 256  # processes and threads of one sandbox
 FONTS = Path("/etc/fonts")  # matplotlib's fontconfig warns on stderr without it
 AUTOGRADER = Path(autograder.__file__).parent.resolve()
 # Not autograder.notebooks.ROOT: importing nbformat would add a second to every audit runner's start.
@@ -42,6 +45,18 @@ ENV = {
 # as COURSE_DB_URL, the gradebook's address with its password).
 PASSED = re.compile(r"PATH|PWD|LANG|LANGUAGE|LC_\w+|TZ|TERM|USER|LOGNAME|PYTHON\w*|JPY_\w+|TQDM_\w+|MPLBACKEND|"
                     r"NBGRADER_EXECUTION|CUDA_VISIBLE_DEVICES|COURSE_DATASETS_DIR")
+
+
+def limit_hit(error: str) -> str:
+    """The sandbox's limit that an error ("MemoryError: ...", as Python prints it) comes from, as a
+    sentence to add to it; "" for any other error."""
+    if error.startswith("MemoryError"):
+        return f"The grading sandbox allows {MEMORY // 2**30} GiB of memory (address space) per process."
+    if "Resource temporarily unavailable" in error or "can't start new thread" in error:
+        return f"The grading sandbox allows {PROCESSES} processes and threads in all."
+    if "File too large" in error:
+        return f"The grading sandbox allows files of at most {FILE_SIZE // 2**20} MiB."
+    return ""
 
 
 def environment(env: dict[str, str]) -> dict[str, str]:
@@ -62,26 +77,28 @@ def _readable() -> list[Path]:
     return sorted(p.resolve() for p in paths if not p.resolve().is_relative_to("/usr"))
 
 
-def user_id() -> int | None:
-    """The sandbox's own user id when the grader is root (one per grading process), else None."""
-    return 100000 + os.getpid() if os.geteuid() == 0 else None
+def user_id(index: int) -> int | None:
+    """The user id of this grading process's sandbox number `index` (0 or 1: its audit runners', its
+    kernels') when the grader is root, else None."""
+    return 100000 + 2 * os.getpid() + index if os.geteuid() == 0 else None
 
 
-def command(cmd: list[str], *, cwd: Path, writable: list[Path],
+def command(cmd: list[str], *, cwd: Path, writable: list[Path], uid: int | None,
             stand_ins: dict[Path, Path] | None = None) -> list[str]:
-    """`cmd` wrapped to run confined in `cwd`, writing only to `writable`; each folder of
-    `stand_ins` (what it would see -> what it sees there instead) is replaced."""
+    """`cmd` wrapped to run confined in `cwd`, as `uid` (`user_id`), writing only to `writable`; each
+    folder of `stand_ins` (what it would see -> what it sees there instead) is replaced."""
     stand_ins = stand_ins or {}
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxUnavailable("bubblewrap is not installed (Debian: apt-get install bubblewrap): "
                                  "grading will not run student code unconfined.")
-    limits = ["prlimit", f"--as={MEMORY}", f"--fsize={FILE_SIZE}"]
-    uid = user_id()
+    # Inside: a process limit set before bwrap made the user namespace would also count every process
+    # of the grader's user id (measured: 30 outside left 16 of 50 inside); set within, it counts the
+    # namespace's alone.
+    limits = ["prlimit", f"--as={MEMORY}", f"--fsize={FILE_SIZE}", f"--nproc={PROCESSES}", "--"]
     if uid is None:  # unprivileged: bwrap makes a user namespace, the code keeps the grader's user id
         namespaces, become = ["--unshare-all"], []
     else:  # root: bwrap needs no user namespace, and the code drops to the sandbox's own user id
-        limits.append(f"--nproc={PROCESSES}")
         namespaces = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
         become = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
     box = [bwrap, "--die-with-parent", *namespaces, "--ro-bind", "/usr", "/usr",
@@ -98,14 +115,13 @@ def command(cmd: list[str], *, cwd: Path, writable: list[Path],
                 made.add(parent)
                 box += ["--perms", "0755", "--dir", str(parent)]
         box += [how, str(stand_ins.get(path, path)), str(path)]
-    return [*limits, "--", *box, "--chdir", str(cwd), "--", *become, *cmd]
+    return [*box, "--chdir", str(cwd), "--", *limits, *become, *cmd]
 
 
-def lend(paths: list[Path], uid: int | None = None) -> None:
-    """Make `paths` and what they hold belong to `uid` (default: the sandbox's user); as root only."""
-    if os.geteuid() != 0:
+def lend(paths: list[Path], uid: int | None) -> None:
+    """Make `paths` and what they hold belong to `uid` (a sandbox's `user_id`; None: the grader's own)."""
+    if uid is None:
         return
-    uid = user_id() if uid is None else uid
     for path in paths:
         os.chown(path, uid, uid, follow_symlinks=False)
         for parent, dirs, files in os.walk(path):

@@ -5,14 +5,18 @@ after student: nothing a student's code leaves behind reaches the next one."""
 import importlib
 import os
 import re
+import subprocess
+import sys
 import textwrap
 
 import pytest
+from hypothesis import given, strategies as st
 
 from autograder import sandbox
-from autograder.audit import checks, judged, run_audits
+from autograder.audit import LENT, checks, judged, run_audits
 from autograder.hostile import LEAVE_BEHIND, LEFT_BEHIND
 from autograder.notebooks import namespace
+from autograder.ps01 import loss_change
 
 pytestmark = pytest.mark.audit
 NAME = "ps01_training_loop"
@@ -47,6 +51,13 @@ import os
 def gradient_flow(model):
     raise RuntimeError("environment: " + " ".join(sorted(os.environ)))
 '''
+# Lists, during an audit, the files of the package it can read.
+READER = '''
+import os, autograder
+
+def gradient_flow(model):
+    raise RuntimeError("lent: " + " ".join(sorted(os.listdir(os.path.dirname(autograder.__file__)))))
+'''
 KILLER = '''
 import os, signal
 
@@ -80,7 +91,7 @@ def test_a_forged_record_and_a_dying_check_fail_only_their_own_check():
     fns = namespace(NAME)
     exec(FORGER, fns)
     verdicts = audit_all(fns)
-    assert "ended without a result" in verdicts.pop("ps01.loss_decrease")
+    assert "exited (status 0) before the audit had its results: look for os._exit" in verdicts.pop("ps01.loss_decrease")
     assert verdicts == {name: None for name in verdicts}, "every other check still passes"
 
 
@@ -107,6 +118,13 @@ def test_a_student_who_kills_the_zygote_loses_only_their_own_checks():
     assert zygote_pid() != first, "a fresh zygote served the next student"
 
 
+def test_a_check_reads_only_the_modules_lent_to_the_audit_never_the_mutants_or_the_corpus():
+    message = audit_all(student(READER), confine=True)["ps01.gradient_flow"]
+    lent = set(re.search(r"lent: ([^\n]*)", message)[1].split()) - {"__pycache__"}
+    assert lent == {f"{name}.py" for name in LENT["autograder.runner"]}, message
+    assert not lent & {"mutants", "hostile.py", "grading.py", "classroom.py"}
+
+
 def test_a_check_sees_nothing_of_the_graders_environment_but_what_it_may():
     shown = audit_all(student(ENVIRONMENT), confine=True)["ps01.gradient_flow"]
     names = re.search(r"environment: (.*)", shown)[1].split()
@@ -117,3 +135,70 @@ def test_a_check_sees_nothing_of_the_graders_environment_but_what_it_may():
 @pytest.mark.parametrize("rec", [["not", "a", "dict"], {"calls": "garbage"}, {}])
 def test_malformed_records_fail_and_never_crash_the_judge(rec):
     assert "could not interpret" in judged(checks()["ps01.zero_grad"], rec, 0)
+
+
+@given(before=st.floats(1e-3, 1e3), after=st.floats(0, 1e5))
+def test_a_loss_that_rose_is_told_as_rising_never_as_a_negative_decrease(before, after):
+    told = loss_change(before, after)
+    assert "-" not in told
+    assert ("decrease" in told) == (after < before) and ("rose" in told) == (after > before), told
+
+
+# Forks until the process limit stops it, prints how many, and with "hold" keeps them all.
+FORKS = """import os, sys, time
+n = 0
+try:
+    while True:
+        if os.fork() == 0:
+            time.sleep(60)
+            os._exit(0)
+        n += 1
+except OSError:
+    pass
+print(n, flush=True)
+if sys.argv[1] == "hold":
+    time.sleep(60)
+"""
+
+
+# In a sandbox: a child forks until the limit and keeps them all; then the runner's way to start a
+# check cannot start one, and says why.
+RUNNER_AT_THE_LIMIT = """import os, time
+from autograder.runner import in_child, why_no_result
+ready, told = os.pipe()
+if os.fork() == 0:
+    try:
+        while True:
+            if os.fork() == 0:
+                time.sleep(60)
+                os._exit(0)
+    except OSError:
+        os.write(told, b"full")
+        time.sleep(60)
+os.read(ready, 4)
+print(why_no_result(in_child(time.monotonic() + 5, lambda: None), 60))
+"""
+
+
+def test_a_check_that_cannot_start_for_the_process_limit_names_the_limit():
+    cmd = sandbox.command([sys.executable, "-c", RUNNER_AT_THE_LIMIT], cwd=sandbox.AUTOGRADER, writable=[],
+                          uid=sandbox.user_id(0))
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                          env=sandbox.environment({**os.environ, "PYTHONPATH": str(sandbox.AUTOGRADER.parent)}))
+    assert f"fill the grading sandbox's limit ({sandbox.PROCESSES} processes and threads in all)" in done.stdout, \
+        done.stdout + done.stderr
+
+
+def test_a_fork_bomb_in_one_sandbox_leaves_the_other_all_its_processes():
+    """The kernels' sandbox full of processes, the audit runners' still has its own limit's worth."""
+    boxes = [subprocess.Popen(sandbox.command([sys.executable, "-c", FORKS, mode], cwd=sandbox.AUTOGRADER,
+                                              writable=[], uid=sandbox.user_id(index)),
+                              stdout=subprocess.PIPE, text=True)
+             for index, mode in [(1, "hold"), (0, "count")]]
+    try:
+        counts = [int(box.stdout.readline()) for box in boxes]
+    finally:
+        for box in boxes:
+            box.kill()
+            box.wait()
+    assert all(sandbox.PROCESSES - 20 < n < sandbox.PROCESSES for n in counts), counts

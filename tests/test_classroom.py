@@ -87,18 +87,21 @@ def test_workers_are_forks_of_a_server_that_imported_the_grader():
     assert set(forkserver.PRELOAD) <= set(loaded), "a worker starts with the grader imported"
 
 
-def test_workers_grade_into_the_gradebook_of_the_moment_and_leave_no_zygote_behind(tmp_path, monkeypatch):
-    forkserver.start()  # its workers keep this environment, which names no gradebook
+def test_workers_grade_into_the_gradebook_and_temporary_folder_of_the_moment(tmp_path, monkeypatch):
+    forkserver.start()  # its workers keep this environment, which names no gradebook and the system's /tmp
     students = {"reference_1": "reference"}
     url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
-    root = course(tmp_path / "course", students, url)
+    root, tmp = course(tmp_path / "course", students, url), tmp_path / "tmp"
+    tmp.mkdir()
     monkeypatch.setenv("COURSE_DB_URL", url)
-    # The fork server's workers keep the temporary folder of the moment it started, the system's.
-    zygotes = zygote_folders(Path(tempfile.gettempdir()))
-    assert [o.ok for o in classroom.grade(root, NAME, workers=2, progress=False)] == [True]
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    made = tmp.stat().st_mtime_ns
+    outcomes = classroom.grade(root, NAME, workers=2, progress=False)
+    assert [o.ok for o in outcomes] == [True], outcomes[0].log[-3000:]
     assert_graded_as_the_matrix_says(root, students, url)
     assert not (root / "gradebook.db").exists()
-    assert zygote_folders(Path(tempfile.gettempdir())) <= zygotes, "a worker's zygote folder outlived it"
+    assert tmp.stat().st_mtime_ns != made, "the zygotes' folders were not made in the temporary folder of the moment"
+    assert not zygote_folders(tmp), "a worker's zygote folder outlived it"
 
 
 def test_report_tells_the_class_scores_and_most_common_bugs(graded_class):

@@ -4,6 +4,7 @@ and a student whose kernel leaves processes and files behind, graded before anot
 kernels' zygote."""
 import json
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -67,6 +68,17 @@ def test_nothing_outside_the_submission_was_written_or_read(graded):
     root, _ = graded
     assert not list(root.rglob("evil.txt")) and not (Path.home() / "evil.txt").exists()
     assert "reached: []" in outputs(root, "writes_and_connects_outside")
+
+
+def test_a_fork_bomb_stops_at_the_kernels_own_process_limit(graded):
+    root, _ = graded
+    forked = re.search(r"forked (\d+), then: \[Errno 11\] Resource temporarily unavailable", outputs(root, "fork_bomb"))
+    assert forked and sandbox.PROCESSES - 20 < int(forked[1]) < sandbox.PROCESSES, outputs(root, "fork_bomb")[-500:]
+
+
+def test_an_error_from_a_sandbox_limit_names_the_limit(graded):
+    root, _ = graded
+    assert f"The grading sandbox allows {sandbox.MEMORY // 2**30} GiB of memory" in outputs(root, "memory_hog")
 
 
 def test_a_flood_of_output_is_cut_short(graded):
