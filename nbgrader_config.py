@@ -22,6 +22,7 @@ configure(c)
 # graded (a test cell runs, and fails if the code is missing) instead of waiting for manual grading.
 c.OverwriteCells.add_missing_cells = True
 c.Autograde.sanitize_preprocessors = [
+    "autograder.nbgrader_plugin.RepairNotebook",  # a notebook nbformat's schema refuses: its cells rebuilt
     "nbgrader.preprocessors.ClearOutput",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",

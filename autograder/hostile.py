@@ -1,10 +1,10 @@
 """Hostile and broken submissions of ps01, each with the grade it must get: the grading corpus.
 
 Each case starts from a submission of the mutant matrix (the reference unless said) and breaks it
-the way a real class does: code that never ends (or ignores the interrupt), eats memory, kills its
-kernel, deletes, retypes or renames graded cells or edits their metadata by hand, edits locked
-test cells, floods its output, writes or connects outside its folder,
-or tampers with its kernel to fake a pass. `fails` names every grade cell it must lose, with a
+the way a real class does: code that never ends (or ignores the interrupt), eats memory, forks
+without end, kills its kernel, deletes, retypes or renames graded cells or edits their metadata by
+hand, edits locked test cells, breaks the notebook's schema, floods its output, writes or connects
+outside its folder, or tampers with its kernel to fake a pass. `fails` names every grade cell it must lose, with a
 phrase of the message it must show, beside those its base submission loses; every other grade cell
 keeps its points.
 """
@@ -136,6 +136,12 @@ def edit(grade_id: str, old: str, new: str) -> Change:
     return change
 
 
+def schema_broken(nb: NotebookNode, forbidden: Forbidden) -> None:
+    for i, one in enumerate(nb.cells):
+        one["id"] = f"cell {i}"
+        one["collapsed_by_another_editor"] = True
+
+
 def both(*changes: Change) -> Change:
     def change(nb, forbidden):
         for one in changes:
@@ -223,6 +229,8 @@ HOSTILE = [
             both(retype("train_epoch", "raw"), retype("test_train_epoch", "markdown")), base="no_step"),
     Hostile("metadata_edited", "nbgrader's metadata edited by hand: a test cell's points, a solution flag",
             both(metadata("test_train_step", points="two"), metadata("fit", solution="yes")), base="no_step"),
+    Hostile("schema_broken", "cell ids with spaces and a field another editor added: nbformat's schema refuses "
+            "the notebook, whose cells are rebuilt and graded", schema_broken),
     Hostile("grade_id_changed", "a visible test cell's id changed: the original is put back and graded",
             rename("test_train_step", "my_test"), base="no_step"),
     Hostile("locked_test_edited", "a locked test cell emptied: nbgrader restores it",

@@ -24,6 +24,7 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 from nbclient.util import ensure_async, run_sync
+import nbformat
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from nbgrader.nbgraderformat import MetadataValidator, ValidationError
@@ -310,6 +311,34 @@ class AuditedExecute(Execute):
                 cell.outputs = [verdict_output(n, verdicts[n]) for n in names]
                 failed = [n for n in names if verdicts[n]]
                 self.log.info("audit %s: %s", ", ".join(names), "FAILED " + ", ".join(failed) if failed else "passed")
+        return nb, resources
+
+
+class RepairNotebook(NbGraderPreprocessor):
+    """A notebook nbformat's schema refuses (a cell id with a space, a field another editor added, a
+    malformed output) fails nbgrader's autograde as a whole: no score, no feedback. Here such a
+    notebook's cells are rebuilt from their type, source and metadata, each with a valid id."""
+
+    def preprocess(self, nb, resources):
+        try:
+            nbformat.validate(nb)
+            return nb, resources
+        except nbformat.ValidationError as e:
+            self.log.warning("The notebook does not validate (%s): its cells are rebuilt", str(e).splitlines()[0])
+        make = {"code": nbformat.v4.new_code_cell, "markdown": nbformat.v4.new_markdown_cell}
+        cells, ids = [], set()
+        for cell in nb.get("cells", []):
+            source = cell.get("source", "")
+            metadata = cell.get("metadata")
+            new = make.get(cell.get("cell_type"), nbformat.v4.new_raw_cell)(
+                "".join(source) if isinstance(source, list) else str(source),
+                metadata=metadata if isinstance(metadata, dict) else {})
+            if isinstance(cell.get("id"), str) and re.fullmatch(r"[a-zA-Z0-9-_]{1,64}", cell["id"]) \
+                    and cell["id"] not in ids:
+                new.id = cell["id"]
+            ids.add(new.id)
+            cells.append(new)
+        nb.cells, nb.nbformat, nb.nbformat_minor = cells, 4, max(5, nb.get("nbformat_minor", 5))
         return nb, resources
 
 
