@@ -26,8 +26,8 @@ from nbclient.exceptions import DeadKernelError
 from nbclient.util import ensure_async, run_sync
 import nbformat
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from nbgrader.utils import is_grade, is_solution
 from traitlets import Bool, Enum, Type
 
@@ -272,13 +272,13 @@ class AuditedExecute(Execute):
             if isinstance(e, CellTimedOut):
                 self.died_in = f"{where} above {e}, so its kernel was stopped"
                 cell.outputs.append(error_output(
-                    "CellTimedOut", f"This cell ({where}) {e}: its kernel was stopped, and the cells below did "
-                    "not run. Look for a loop that never ends, or make the work smaller."))
+                    "CellTimedOut", f"This cell {e}: its kernel was stopped, and the cells below did not run. "
+                    "Look for a loop that never ends, or make the work smaller."))
             else:
                 self.died_in = f"the kernel died in {where} above"
                 cell.outputs.append(error_output(
-                    "KernelDied", f"The kernel died while running this cell ({where}): something in it ended "
-                    "the Python process (os._exit, a crash, or the memory limit). The cells below did not run."))
+                    "KernelDied", "The kernel died while running this cell: something in it ended the Python "
+                    "process (os._exit, a crash, or the memory limit). The cells below did not run."))
             return cell, resources
         if self.confine:  # an error from one of the sandbox's limits says which
             for output in cell.get("outputs", []):

@@ -5,9 +5,10 @@ are forks of a zygote (`autograder.kernels`, `autograder.runner`) that runs, for
 in a sandbox of its own that has
 - no network: a network namespace of its own (the kernel talks to nbgrader over Unix sockets);
 - a file system made of the system's /usr, the Python installation and this course's packages,
-  all read-only, a private /tmp, and one folder it may write, the zygote's, which holds one
-  student's session at a time (the kernel's: a copy of the submission's folder, its sockets, its
-  audit records): no source/, no gradebook, no other student;
+  all read-only, a private /tmp of at most TMP_SIZE bytes, and one folder it may write, the
+  zygote's, which holds one student's session at a time (the kernel's: a copy of the submission's
+  folder, its sockets, its audit records): no source/, no gradebook, no other student. (What that
+  folder may hold in all is not limited yet, only each file's size);
 - limits on its address space, on the size of any file it writes and on its processes, set inside
   the sandbox so that they count its processes alone (as root it runs as a user id of its own; as
   any other user, in a user namespace of its own, which the limit then counts apart from the
@@ -27,6 +28,7 @@ from autograder.zygote import remove  # noqa: F401 (the grader's callers use it 
 
 MEMORY = 4 * 2**30  # bytes of address space: torch with its threads maps ~1 GB, the notebooks peak under 0.5
 FILE_SIZE = 64 * 2**20  # bytes per written file: plenty for a checkpoint of the course's models
+TMP_SIZE = 512 * 2**20  # bytes its /tmp may hold (a tmpfs, in memory), all files together
 PROCESSES = 256  # processes and threads of one sandbox
 FONTS = Path("/etc/fonts")  # matplotlib's fontconfig warns on stderr without it
 AUTOGRADER = Path(autograder.__file__).parent.resolve()
@@ -56,6 +58,8 @@ def limit_hit(error: str) -> str:
         return f"The grading sandbox allows {PROCESSES} processes and threads in all."
     if "File too large" in error:
         return f"The grading sandbox allows files of at most {FILE_SIZE // 2**20} MiB."
+    if "No space left on device" in error:
+        return f"The grading sandbox's /tmp holds at most {TMP_SIZE // 2**20} MiB in all."
     return ""
 
 
@@ -105,7 +109,7 @@ def command(cmd: list[str], *, cwd: Path, writable: list[Path], uid: int | None,
            *(a for d in ("bin", "lib", "lib64", "sbin") if Path("/usr", d).exists()
              for a in ("--symlink", f"usr/{d}", f"/{d}")),
            "--dev", "/dev", "--proc", "/proc",
-           "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0777", "--dir", "/tmp/home",
+           "--perms", "1777", "--size", str(TMP_SIZE), "--tmpfs", "/tmp", "--perms", "0777", "--dir", "/tmp/home",
            *(a for name, value in ENV.items() for a in ("--setenv", name, value))]
     made = {Path("/"), Path("/usr"), Path("/tmp"), Path("/dev"), Path("/proc")}
     for path, how in [*((p, "--ro-bind") for p in _readable()), *((p, "--bind") for p in writable)]:

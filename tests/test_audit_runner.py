@@ -189,6 +189,28 @@ def test_a_check_that_cannot_start_for_the_process_limit_names_the_limit():
         done.stdout + done.stderr
 
 
+# Writes files of 60 MiB into /tmp until one fails, and prints how much it wrote and the error.
+TMP_FILLER = """import os
+written = 0
+try:
+    for i in range(64):
+        with open(f"/tmp/fill-{i}", "wb") as f:
+            for _ in range(60):
+                f.write(bytes(2**20))
+                written += 2**20
+except OSError as e:
+    print(written // 2**20, e)
+"""
+
+
+def test_the_sandboxs_tmp_holds_its_limit_and_the_error_names_it():
+    cmd = sandbox.command([sys.executable, "-c", TMP_FILLER], cwd=sandbox.AUTOGRADER, writable=[],
+                          uid=sandbox.user_id(0))
+    written, error = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout.split(" ", 1)
+    assert sandbox.TMP_SIZE // 2**20 - 64 < int(written) <= sandbox.TMP_SIZE // 2**20, written
+    assert "No space left on device" in error and "/tmp holds at most" in sandbox.limit_hit(f"OSError: {error}")
+
+
 def test_a_fork_bomb_in_one_sandbox_leaves_the_other_all_its_processes():
     """The kernels' sandbox full of processes, the audit runners' still has its own limit's worth."""
     boxes = [subprocess.Popen(sandbox.command([sys.executable, "-c", FORKS, mode], cwd=sandbox.AUTOGRADER,
