@@ -4,8 +4,10 @@ Three places, three levels of trust:
 - the student's kernel (untrusted): the hidden cell calls `audit(name)`, which only pickles the
   graded functions by value (`record`);
 - the runner (`python -m autograder.runner`, untrusted, fresh; at grading a fork, per student, of
-  a sandboxed zygote that imported torch once): unpickles them and runs each
-  check's `collect` on hidden scenarios, saving plain data (floats, strings, tensors);
+  a sandboxed zygote that imported torch once): unpickles them and runs each check's `collect` on
+  hidden scenarios, saving plain data (floats, strings, tensors). It is lent no check: each check's
+  process is sent that check's `job` alone (its collect and the helpers it calls, by value, and its
+  seed), so student code there can reach no judge, no other check or seed, no file of the grader;
 - the judge (trusted: the grader's own process, or the kernel outside autograde): loads that data
   with `weights_only=True` and runs each check's `judge`, which never calls student code.
 At autograde, `autograder.nbgrader_plugin.AuditedExecute` sets `AUDIT_DIR_ENV`, so the kernel
@@ -25,7 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import cloudpickle
+
 from autograder import recorder, sandbox
+from autograder.zygote import roomy
 
 AUDIT_DIR_ENV = "COURSE_AUDIT_DIR"
 
@@ -51,6 +56,17 @@ def checks() -> dict[str, Check]:
     return {c.name: c for module in modules for c in module.CHECKS}
 
 
+def job(check: Check, seed: int) -> bytes:
+    """What the runner is sent for `check`: a header line (name, timeout, length), then the payload
+    that only the process running this check reads: its collect, pickled by value with the helpers
+    it calls from modules the runner is not lent (never the judge beside it), its needs and `seed`."""
+    for name, module in list(sys.modules.items()):
+        if name.startswith("autograder.") and name.split(".")[1] not in LENT["autograder.runner"]:
+            cloudpickle.register_pickle_by_value(module)
+    payload = cloudpickle.dumps((check.needs, check.collect, seed))
+    return f"{check.name}\t{check.timeout}\t{len(payload)}\n".encode() + payload
+
+
 def record(check: Check, namespace: dict, folder: Path) -> None:
     """Pickle, by value, the names `check` needs from the student's namespace into `folder`."""
     recorder.record(check.name, check.needs, namespace, folder)
@@ -58,11 +74,10 @@ def record(check: Check, namespace: dict, folder: Path) -> None:
 
 # What of this package each zygote's sandbox is lent, and so what student code there can read. The
 # kernels': a stand-in whose `audit(name)` only records (no check, seed or scenario). The audit
-# runners': the checks and what running them needs, never the mutants (fragments of the solutions),
-# the hostile corpus or the grading tools.
+# runners': what runs a check and records what student code did, never a check (each comes in its
+# `job`), a judge, a seed, the mutants (fragments of the solutions), the hostile corpus or a grading tool.
 LENT = {"autograder.kernels": ("recorder", "zygote", "kernels"),
-        "autograder.runner": ("__init__", "audit", "instrument", "judging", "problems", "recorder", "runner",
-                              "sandbox", "zygote", *(p.stem for p in sorted(Path(__file__).parent.glob("ps[0-9][0-9].py"))))}
+        "autograder.runner": ("__init__", "audit", "instrument", "problems", "recorder", "runner", "sandbox", "zygote")}
 
 
 def lent_package(folder: Path, module: str) -> Path:
@@ -90,14 +105,15 @@ class Zygote:
     """A sandboxed `python -m MODULE --serve` of this grading process (`autograder.runner`, the
     audit's; `autograder.kernels`, the notebook kernels'): it imports torch once and forks a fresh
     process per student, so a student costs no interpreter start and no torch import. Its folder
-    (`tree`) holds one student's session at a time; nothing else is lent to it, and of this package
-    only what `LENT` names for it."""
+    (`tree`; as root, a tmpfs of `sandbox.FOLDER_SIZE`) holds one student's session at a time; nothing
+    else is lent to it, and of this package only what `LENT` names for it."""
 
     def __init__(self, module: str, index: int, prefix: str, env: dict[str, str]):
         self.uid = sandbox.user_id(index)  # each zygote its own: a fork bomb in one leaves the other be
         self.folder = Path(tempfile.mkdtemp(prefix=prefix))
         self.tree = self.folder / "tree"
         self.tree.mkdir()
+        sandbox.bound(self.tree, self.uid)
         self.errors = tempfile.TemporaryFile()  # its own stderr, shown when it fails a student
         self.answers = b""
         cmd = sandbox.command([sys.executable, "-P", "-m", module, "--serve"], cwd=sandbox.AUTOGRADER,
@@ -106,6 +122,7 @@ class Zygote:
         self.lend([self.tree])
         self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,
                                         bufsize=0, env=sandbox.environment({**os.environ, **env}))
+        roomy(self.process.stdin.fileno())
 
     def lend(self, paths: list[Path]) -> None:
         """Make `paths` its own (as root; otherwise they are already)."""
@@ -120,9 +137,9 @@ class Zygote:
             sandbox.remove(entry)
         return Path(tempfile.mkdtemp(prefix="student-", dir=self.tree))
 
-    def write(self, text: str) -> bool:
+    def write(self, data: str | bytes) -> bool:
         try:
-            self.process.stdin.write(text.encode())
+            self.process.stdin.write(data.encode() if isinstance(data, str) else data)
             return True
         except BrokenPipeError:  # it is gone: the student's checks end without a result, and say so
             return False
@@ -213,6 +230,7 @@ class Runner:
         with open(self.log, "wb") as sink:
             self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=sink, stderr=subprocess.STDOUT,
                                             cwd=self.folder, env=env)
+        roomy(self.process.stdin.fileno())
         return self
 
     def __exit__(self, *exc) -> None:
@@ -233,12 +251,12 @@ class Runner:
         """Have the runner start the checks of `names` that have a record and were not sent yet."""
         jobs = [n for n in dict.fromkeys(names) if n not in self.sent and (self.folder / f"{n}.pkl").exists()]
         self.sent += jobs
-        lines = "".join(f"{n}={self.seed(n)}\n" for n in jobs)
+        data = b"".join(job(self.registry[n], self.seed(n)) for n in jobs)
         if self.confine:
-            self.zygote.write(lines)
+            self.zygote.write(data)
             return
         try:
-            self.process.stdin.write(lines.encode())
+            self.process.stdin.write(data)
             self.process.stdin.flush()
         except BrokenPipeError:  # the runner is gone: its checks end without a result, and say so
             pass
@@ -309,16 +327,16 @@ def judged(check: Check, rec: dict, seed: int) -> str | None:
     return None
 
 
-def collect_safely(check: Check, fns: dict, seed: int) -> dict:
-    """Run `check.collect`, turning a missing name or a student's exception into a message."""
-    missing = [n for n in check.needs if n not in fns]
+def collect_safely(needs: tuple[str, ...], collect: Callable[[dict, int], dict], fns: dict, seed: int) -> dict:
+    """Run a check's `collect`, turning a missing name or a student's exception into a message."""
+    missing = [n for n in needs if n not in fns]
     if missing:
         return {"error": f"{', '.join(missing)} is not defined: run the cell that defines it "
                          f"(and keep its name and signature as given)."}
     try:
-        return check.collect(fns, seed)
+        return collect(fns, seed)
     except NotImplementedError:
-        return {"error": f"{' / '.join(check.needs)} still raises NotImplementedError: "
+        return {"error": f"{' / '.join(needs)} still raises NotImplementedError: "
                          f"replace `raise NotImplementedError()` with your code."}
     except AuditFailure as e:
         return {"error": str(e)}

@@ -4,9 +4,10 @@ Each case starts from a submission of the mutant matrix (the reference unless sa
 the way a real class does: code that never ends (or ignores the interrupt), eats memory, forks
 without end, kills its kernel, deletes, retypes or renames graded cells or edits their metadata by
 hand, edits locked test cells, breaks the notebook's schema, floods its output, writes or connects
-outside its folder, or tampers with its kernel to fake a pass. `fails` names every grade cell it must lose, with a
-phrase of the message it must show, beside those its base submission loses; every other grade cell
-keeps its points.
+outside its folder, or tampers with its kernel to fake a pass; or, from a graded function during its
+audit, reads what the grader could leave in reach (each route of `LEAK_ROUTES`) or forges the audit's
+records. `fails` names every grade cell it must lose, with a phrase of the message it must show,
+beside those its base submission loses; every other grade cell keeps its points.
 """
 from dataclasses import dataclass, field
 from typing import Callable
@@ -14,7 +15,11 @@ from typing import Callable
 import nbformat
 from nbformat.notebooknode import NotebookNode
 
+from autograder.audit import checks
+from autograder.ps01 import LOSS_HISTORIES
+
 NAME = "ps01_training_loop"
+CHECK_FUNCTIONS = sorted({f.__name__ for c in checks().values() for f in (c.collect, c.judge)})
 HELPERS = ["test_learning_helpers", "audit_gradient_flow", "audit_weight_change", "audit_loss_decrease"]
 # A solution cell that defines nothing: its tests, its audits and the milestone that uses it fail.
 MISSING_HELPERS = {"test_learning_helpers": "NameError", "test_xor_milestone": "NameError",
@@ -134,6 +139,118 @@ def edit(grade_id: str, old: str, new: str) -> Change:
         assert old in cell(nb, grade_id).source, f"{old!r} is not in {grade_id}"
         cell(nb, grade_id).source = cell(nb, grade_id).source.replace(old, new)
     return change
+
+
+def leaks(found: str) -> Change:
+    """loss_decrease stays correct in the notebook; during its audit it runs `found` (statements that
+    set `found`) and raises it, so the audit's feedback shows what its process could reach."""
+    return edit("learning_helpers", "    return (history[0] - history[-1]) / history[0]\n",
+                "    import sys\n"
+                "    if 'autograder.audit' in sys.modules:  # the audit's process, not the notebook's kernel\n"
+                + "".join(f"        {line}\n" for line in found.strip().splitlines())
+                + "        raise RuntimeError(f'found: {found}')\n"
+                "    return (history[0] - history[-1]) / history[0]\n")
+
+
+# Each reads, from inside a graded function during its audit, what a hidden check could leave in reach.
+# The words a check's code holds are split, so that the notebook on disk does not hold them.
+LEAK_ROUTES = {
+    "files": """import os, autograder
+folder = os.path.dirname(autograder.__file__)
+names = sorted(os.listdir(folder))
+found = f"files {names}, judges in " + str([n for n in names if n.endswith('.py')
+                                         and 'def ' + 'judge_' in open(os.path.join(folder, n)).read()])""",
+    "sys_modules": "found = sorted(m for m in sys.modules if m.split('.')[0] == 'autograder')",
+    "gc_objects": """import gc, types
+objects = gc.get_objects()
+found = (str(sorted({o.__qualname__ for o in objects if isinstance(o, types.FunctionType)
+                     and (o.__module__ or '').startswith('autograder.ps')}))
+         + ', checks ' + str([o for o in objects if type(o).__name__ == 'Ch' + 'eck']))""",
+    "inspect_getsource": """import inspect
+found, frame = [], sys._getframe(1)
+while frame:
+    try:
+        inspect.getsource(frame.f_code)
+        found.append(frame.f_code.co_name + ': source')
+    except (OSError, TypeError) as e:
+        found.append(frame.f_code.co_name + ': ' + type(e).__name__)
+    frame = frame.f_back""",
+    "code_constants": """import types
+code = sys._getframe(1).f_code
+found = [code.co_name, code.co_filename.split('/')[-1], code.co_names,
+         [c for c in code.co_consts if not isinstance(c, types.CodeType)]]""",
+    "environment": "import os\nfound = sorted(os.environ.items())",
+    # its own memory, what it inherited included, for the names of the course's collects and judges
+    # (given reversed, and read back after the search, so that the search does not find them here)
+    "memory": """import ctypes, re
+names = set()
+for line in open('/proc/self/maps'):
+    span, perms, *rest = line.split()
+    if perms.startswith('rw') and (len(rest) == 3 or rest[3] in ('[heap]', '[stack]')):  # objects live here
+        start, end = (int(a, 16) for a in span.split('-'))
+        names |= set(re.findall(rb'(?:collect|judge)_[a-z_]+', ctypes.string_at(start, end - start)))
+course = {name[::-1] for name in %r}
+found = sorted(n.decode() for n in names if n.decode() in course)""" % ([name[::-1] for name in CHECK_FUNCTIONS],),
+    "proc": """import os
+found = []
+for pid in sorted((p for p in os.listdir('/proc') if p.isdigit() and int(p) != os.getpid()), key=int):
+    row = [open(f'/proc/{pid}/cmdline', 'rb').read().split(b'\\0')[-2:][0].decode()]
+    for part in ('environ', 'mem', 'fd'):
+        try:
+            os.listdir(f'/proc/{pid}/fd') if part == 'fd' else open(f'/proc/{pid}/{part}', 'rb').close()
+            row.append(part)
+        except OSError as e:
+            row.append(type(e).__name__)
+    found.append(row)""",
+}
+
+
+# During gradient_flow's audit, a process of its own writes, for the rest of the audits, a record of
+# loss_decrease's that would pass (its inputs are known) wherever the next check's record goes.
+FORGES_ANOTHER_CHECK = """import os, sys, time
+from pathlib import Path
+if 'autograder.audit' in sys.modules and os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        import torch
+        forged = {'returned': [{'type': 'float', 'value': (h[0] - h[-1]) / h[0]} for h in %r]}
+        out, name = Path.cwd().parent / 'verdicts', 'ps01.loss_decrease'
+        for _ in range(30_000):
+            for place in (out, out / f'staging-{name}'):
+                try:
+                    torch.save(forged, place / f'{name}.pt')
+                except Exception:  # its folder is not there yet
+                    pass
+            time.sleep(0.001)
+    os._exit(0)
+"""
+# No zero_grad, and after each step the log's record of what it applied rewritten to this batch's gradient.
+FORGES_THE_LOG = """def train_step(model, loss_fn, optimizer, xb, yb):
+    named = list(model.named_parameters())
+    own = torch.autograd.grad(nn.functional.cross_entropy(model(xb), yb), [p for _, p in named])
+    loss = loss_fn(model(xb), yb)
+    loss.backward()
+    optimizer.step()
+    if hasattr(optimizer, 'log'):
+        optimizer.log.step_grads[-1] = {n: g.clone() for (n, _), g in zip(named, own)}
+    return loss.item()
+"""
+
+# What each route shows: of the grader, only the package the runner is lent (no check in it) and the
+# one check's collect (pickled by value, so no source file behind it); no judge, other check or seed.
+LEAKED = {
+    "files": "found: files ['__init__.py', '__pycache__', 'audit.py', 'instrument.py', 'problems.py', "
+             "'recorder.py', 'runner.py', 'sandbox.py', 'zygote.py'], judges in []",
+    "sys_modules": "found: ['autograder', 'autograder.audit', 'autograder.instrument', 'autograder.recorder', "
+                   "'autograder.sandbox', 'autograder.zygote']",
+    "gc_objects": "found: ['collect_loss_decrease', 'collect_loss_decrease.<locals>.<listcomp>'], checks []",
+    "inspect_getsource": "found: ['<listcomp>: OSError', 'collect_loss_decrease: OSError', 'collect_safely: source'",
+    "code_constants": "found: ['<listcomp>', 'ps01.py', ('describe', 'list'), ['loss_decrease']]",
+    "environment": "found: [('HOME', '/tmp/home'), ",
+    "memory": "found: ['collect_loss_decrease']",  # and none of the grader's secrets: test_hostile
+    # bwrap's init, the zygote and this student's runner: none lets its environment, memory or files be read
+    "proc": "found: [" + ", ".join(["['--serve', 'PermissionError', 'PermissionError', 'PermissionError']"] * 3) + "]",
+}
 
 
 def schema_broken(nb: NotebookNode, forbidden: Forbidden) -> None:
@@ -264,6 +381,16 @@ HOSTILE = [
     Hostile("tamper_assert_helpers", "patches torch.testing.assert_close and math.isclose to pass anything",
             prepend("learning_helpers", "import math\ntorch.testing.assert_close = lambda *a, **k: None\n"
                     "math.isclose = lambda *a, **k: True\n\n"), base="loss_decrease_absolute"),
+    *(Hostile(f"leak_{route}", f"reads, from a graded function during its audit, {route.replace('_', ' ')}",
+              leaks(code), fails={"audit_loss_decrease": LEAKED[route]}) for route, code in LEAK_ROUTES.items()),
+    Hostile("forges_another_checks_record", "a process left by one audit writes a passing record for the next",
+            edit("learning_helpers", "def gradient_flow(model):\n", "def gradient_flow(model):\n"
+                 + "".join(f"    {line}\n" for line in (FORGES_ANOTHER_CHECK % (LOSS_HISTORIES,)).splitlines())),
+            base="loss_decrease_absolute"),
+    Hostile("forges_the_log", "no zero_grad, and the audit's log rewritten to show each batch's own gradient",
+            replace("train_step", FORGES_THE_LOG), base="no_zero_grad",
+            fails={c: "did not move by the gradients that optimizer.step() was given"
+                   for c in ("audit_zero_grad", "audit_every_parameter_learns")}),
     Hostile("tamper_reads_hidden_tests", "reads the autograder's checks and the notebook on disk while it runs",
             scratch("import glob, autograder, os\n"
                     "found = {p: open(p).read() for p in glob.glob(os.path.dirname(autograder.__file__) + '/*.py')\n"

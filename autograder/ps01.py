@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from autograder.audit import AuditFailure, Check
 from autograder.instrument import describe, params
-from autograder.judging import close, empty, epoch_means, loaded, loss_and_grads, ordinal, require_float
+from autograder.judging import (REWRITTEN, close, empty, epoch_means, loaded, loss_and_grads, ordinal, require_float,
+                                stepped)
 from autograder.problems import batches, blobs, mlp, problem, setup, uneven_loader
 
 CONVERGENCE_FRACTION = 0.5  # the hidden problem's loss must fall by at least this much
@@ -28,7 +29,7 @@ def collect_zero_grad(fns: dict, seed: int) -> dict:
         start, steps, before = len(log.events), len(log.step_grads), params(model.named_parameters())
         fns["train_step"](model, loss_fn, opt, xb, yb)
         calls.append({"before": before, "step_grads": log.step_grads[steps:], "events": log.events[start:]})
-    return {"calls": calls}
+    return {"calls": calls, "after": params(model.named_parameters())}
 
 
 def judge_zero_grad(rec: dict, seed: int) -> None:
@@ -36,7 +37,8 @@ def judge_zero_grad(rec: dict, seed: int) -> None:
     gradients are cleared (before backward, or after the previous step) is the student's choice."""
     model, x, y, lr = problem(seed, 32)
     previous = None
-    for i, (call, (xb, yb)) in enumerate(zip(rec["calls"], batches(x, y, 8), strict=True), 1):
+    afters = [call["before"] for call in rec["calls"][1:]] + [rec["after"]]
+    for i, (call, after, (xb, yb)) in enumerate(zip(rec["calls"], afters, batches(x, y, 8), strict=True), 1):
         _, own = loss_and_grads(model, call["before"], xb, yb)
         events = call["events"]
         if not call["step_grads"] or ("backward" in events and events.index("step") < events.index("backward")):
@@ -44,6 +46,8 @@ def judge_zero_grad(rec: dict, seed: int) -> None:
             continue
         got = call["step_grads"][0]
         if close(got, own):
+            if len(call["step_grads"]) == 1 and not stepped(call["before"], after, got, lr):
+                raise AuditFailure(REWRITTEN.format(f"the {ordinal(i)} call of train_step"))
             previous = got
             continue
         if empty(got):
@@ -111,7 +115,8 @@ def collect_learns(fns: dict, seed: int) -> dict:
 
 
 def judge_learns(rec: dict, seed: int) -> None:
-    names = [n for n, _ in problem(seed + 7, 16)[0].named_parameters()]
+    model, _, _, lr = problem(seed + 7, 16)
+    names = [n for n, _ in model.named_parameters()]
     for i, call in enumerate(rec["calls"], 1):
         events, steps = call["events"], call["events"].count("step")
         if steps == 0:
@@ -135,6 +140,8 @@ def judge_learns(rec: dict, seed: int) -> None:
         if still:
             raise AuditFailure(f"These parameters did not change in the {ordinal(i)} step: {', '.join(still)}. "
                                f"Give the optimizer the model's parameters and call optimizer.step().")
+        if not stepped(call["before"], call["after"], at_step, lr):
+            raise AuditFailure(REWRITTEN.format(f"the {ordinal(i)} call of train_step"))
 
 
 # ---------------------------------------------------------------- train_epoch: one step per batch

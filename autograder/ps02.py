@@ -11,8 +11,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from autograder.audit import AuditFailure, Check
-from autograder.instrument import describe
-from autograder.judging import close, empty, epoch_means, loss_and_grads, ordinal, require_float
+from autograder.instrument import describe, params
+from autograder.judging import (REWRITTEN, close, empty, epoch_means, loss_and_grads, ordinal, require_float,
+                                stepped)
 from autograder.problems import problem, setup
 
 
@@ -38,7 +39,7 @@ def collect_run(fns: dict, seed: int) -> dict:
     out = fns["train_epoch_accumulated"](model, loader, loss_fn, opt, accum)
     return {"returned": describe(out), "events": log.events, "losses": log.losses, "sizes": log.sizes,
             "step_grads": log.step_grads, "step_params": log.step_params,
-            "empty_at_backward": log.empty_at_backward}
+            "empty_at_backward": log.empty_at_backward, "end": params(model.named_parameters())}
 
 
 def combine(gs: list[dict], weights: list[float]) -> dict:
@@ -46,13 +47,17 @@ def combine(gs: list[dict], weights: list[float]) -> dict:
 
 
 def judge_large_batch_gradient(rec: dict, seed: int) -> None:
-    model, loader, _, accum = accumulation_case(seed)
+    model, loader, lr, accum = accumulation_case(seed)
     previous = None
-    for j, (window, got, state) in enumerate(zip(windows(loader, accum), rec["step_grads"], rec["step_params"]), 1):
+    ends = rec["step_params"][1:] + [rec["end"]]
+    for j, (window, got, state, end) in enumerate(zip(windows(loader, accum), rec["step_grads"], rec["step_params"],
+                                                      ends), 1):
         gs = [loss_and_grads(model, state, xb, yb)[1] for xb, yb in window]
         sizes = [len(yb) for _, yb in window]
         right = combine(gs, [s / sum(sizes) for s in sizes])
         if close(got, right, rtol=1e-5):
+            if not stepped(state, end, got, lr):
+                raise AuditFailure(REWRITTEN.format(f"the {ordinal(j)} optimizer.step()"))
             previous = got
             continue
         m = len(window)

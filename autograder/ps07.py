@@ -20,12 +20,18 @@ from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
 from torch.utils.data import DataLoader, TensorDataset
 
-from autograder import ps01, ps02, ps03, ps04, ps05
-from autograder.ps05 import lists, truth
+from autograder.ps01 import CONVERGENCE_FRACTION, convergence_case, loss_change
+from autograder.ps02 import (collect_run, judge_large_batch_gradient, judge_steps_per_window,
+                             judge_zero_grad_at_window_start)
+from autograder.ps03 import same, torch_lrs
+from autograder.ps04 import EXPLODING_LR, clipped, exploding, exploding_setup, global_l2, own_gradient, step_max_norm
+from autograder.ps05 import (WatchingLoss, fit_case, judge_batchnorm_untouched, judge_eval_deterministic,
+                             judge_mode_restored, judge_no_graph, lists, result, truth)
+from autograder.ps05 import collect_evaluate as collect_ps05_evaluate, judge_evaluate_values as judge_ps05_evaluate_values
 from autograder.ps06 import Drawing, disk_full_at, plant
 from autograder.audit import AuditFailure, Check
 from autograder.instrument import describe, grads, params
-from autograder.judging import close, empty, epoch_means, exact, loaded, ordinal, require_float
+from autograder.judging import REWRITTEN, close, empty, epoch_means, exact, loaded, ordinal, require_float, stepped
 from autograder.problems import blobs, mlp, problem, setup
 
 
@@ -40,13 +46,13 @@ def collect_accumulation(fns: dict, seed: int) -> dict:
         model.eval()
         model.register_forward_pre_hook(lambda module, args: modes.append(module.training))
         return fns["StepTrainer"](model, optimizer, loss_fn, accum_steps=accum_steps).train_epoch(loader)
-    rec = ps02.collect_run({"train_epoch_accumulated": train_epoch_accumulated}, seed)
+    rec = collect_run({"train_epoch_accumulated": train_epoch_accumulated}, seed)
     rec["modes"] = modes
     return rec
 
 
 def judge_zero_grad(rec: dict, seed: int) -> None:
-    ps02.judge_zero_grad_at_window_start(rec, seed)
+    judge_zero_grad_at_window_start(rec, seed)
     for j, got in enumerate(rec["step_grads"], 1):
         if empty(got):
             raise AuditFailure(f"At the {ordinal(j)} optimizer.step() every gradient was empty: zero_grad() ran "
@@ -59,8 +65,8 @@ def judge_accumulation(rec: dict, seed: int) -> None:
         raise AuditFailure(f"train_epoch was given a model in eval mode and ran {rec['modes'].count(False)} of its "
                            f"{len(rec['modes'])} forward passes in eval mode (Dropout off, BatchNorm frozen): put the "
                            f"model in train mode at the start of train_epoch.")
-    ps02.judge_steps_per_window(rec, seed)
-    ps02.judge_large_batch_gradient(rec, seed)
+    judge_steps_per_window(rec, seed)
+    judge_large_batch_gradient(rec, seed)
     value = require_float(rec["returned"], "train_epoch")
     expected, _ = epoch_means(rec["losses"], rec["sizes"])
     if not close(value, expected, rtol=1e-5):
@@ -102,14 +108,14 @@ def judge_schedule(rec: dict, seed: int) -> None:
     if len(used) != n:
         raise AuditFailure(f"{audit} optimizer.step() ran {len(used)} times instead of {n}: step once per window "
                            f"(the accumulation audit says more).")
-    truth = [value for value, in ps03.torch_lrs(lambda opt: CosineAnnealingLR(opt, n, lr / 10), [lr], epochs * micro + 1)]
+    truth = [value for value, in torch_lrs(lambda opt: CosineAnnealingLR(opt, n, lr / 10), [lr], epochs * micro + 1)]
 
     def matches(indices):
-        return all(ps03.same(u, truth[i]) for u, i in zip(used, indices, strict=True))
+        return all(same(u, truth[i]) for u, i in zip(used, indices, strict=True))
 
     if matches(range(n)):
         return
-    if all(ps03.same(u, used[0]) for u in used):
+    if all(same(u, used[0]) for u in used):
         raise AuditFailure(f"{audit} The LR stayed at {used[0]:.4g} for all {n} steps: the scheduler never reached "
                            f"the optimizer. Call self.scheduler.step() after every optimizer.step().")
     if matches(range(1, n + 1)):
@@ -122,7 +128,7 @@ def judge_schedule(rec: dict, seed: int) -> None:
     if matches([j // per_epoch for j in range(n)]) or matches([j // per_epoch + 1 for j in range(n)]):
         raise AuditFailure(f"{audit} The LR changed once per epoch: the schedule counts optimizer steps. Call "
                            f"scheduler.step() after every optimizer.step(), inside the loop over windows.")
-    j = next(j for j in range(n) if not ps03.same(used[j], truth[j]))
+    j = next(j for j in range(n) if not same(used[j], truth[j]))
     raise AuditFailure(f"{audit} The {ordinal(j + 1)} optimizer.step() used LR {used[j]:.6g}; after {j} steps the "
                        f"schedule gives {truth[j]:.6g}. Step the scheduler once after every optimizer.step().")
 
@@ -134,7 +140,7 @@ CLIP_ACCUM, CLIP_MICRO = 2, 16
 
 def clip_windows(seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """ps04's exploding regression in windows of CLIP_ACCUM micro-batches of CLIP_MICRO samples."""
-    _, x, y = ps04.exploding(seed)
+    _, x, y = exploding(seed)
     size = CLIP_ACCUM * CLIP_MICRO
     return list(zip(x.split(size), y.split(size)))
 
@@ -143,30 +149,32 @@ def collect_clipping(fns: dict, seed: int) -> dict:
     """One window per call, each from the fresh model: every call meets an exploding gradient."""
     calls = []
     for x, y in clip_windows(seed):
-        model = ps04.exploding(seed)[0]
-        log, opt, loss_fn = ps04.exploding_setup(model)
-        trainer = fns["StepTrainer"](model, opt, loss_fn, accum_steps=CLIP_ACCUM, max_grad_norm=ps04.step_max_norm(seed))
+        model = exploding(seed)[0]
+        log, opt, loss_fn = exploding_setup(model)
+        trainer = fns["StepTrainer"](model, opt, loss_fn, accum_steps=CLIP_ACCUM, max_grad_norm=step_max_norm(seed))
         trainer.train_epoch(DataLoader(TensorDataset(x, y), batch_size=CLIP_MICRO))
         calls.append({"step_grads": log.step_grads, "step_params": log.step_params,
-                      "after": grads(model.named_parameters())})
+                      "after": grads(model.named_parameters()), "end": params(model.named_parameters())})
     return {"calls": calls}
 
 
 def judge_clipping(rec: dict, seed: int) -> None:
-    max_norm = ps04.step_max_norm(seed)
+    max_norm = step_max_norm(seed)
     for i, (call, (x, y)) in enumerate(zip(rec["calls"], clip_windows(seed), strict=True), 1):
         where = (f"On a regression whose gradient explodes, train_epoch with accum_steps={CLIP_ACCUM} and "
                  f"max_grad_norm={max_norm} on one window of {CLIP_ACCUM} micro-batches (case {i})")
         if len(call["step_grads"]) != 1:
             raise AuditFailure(f"{where} called optimizer.step() {len(call['step_grads'])} times; one window is one step.")
         got, state = call["step_grads"][0], call["step_params"][0]
-        parts = [{n: g * len(yb) / len(y) for n, g in ps04.own_gradient(seed, state, xb, yb)[1].items()}
+        parts = [{n: g * len(yb) / len(y) for n, g in own_gradient(seed, state, xb, yb)[1].items()}
                  for xb, yb in zip(x.split(CLIP_MICRO), y.split(CLIP_MICRO))]
         own = {n: sum(part[n] for part in parts) for n in parts[0]}
-        right = ps04.clipped(own, max_norm)
+        right = clipped(own, max_norm)
         if close(got, right, rtol=1e-4):
+            if not stepped(state, call["end"], got, EXPLODING_LR):
+                raise AuditFailure(REWRITTEN.format(f"the optimizer.step() of case {i}"))
             continue
-        total = ps04.global_l2(own)
+        total = global_l2(own)
         if empty(got):
             raise AuditFailure(f"{where}: the gradients were empty at optimizer.step(); nothing may clear them "
                                f"between backward() and step().")
@@ -181,7 +189,7 @@ def judge_clipping(rec: dict, seed: int) -> None:
         running = None
         for part in parts:
             running = part if running is None else {n: running[n] + part[n] for n in part}
-            running = ps04.clipped(running, max_norm)
+            running = clipped(running, max_norm)
         if close(got, running, rtol=1e-4):
             raise AuditFailure(f"{where}: the gradient was clipped after every micro-batch's backward(), inside "
                                f"the window, so each micro-batch was cut on its own. Clip once per window, "
@@ -230,7 +238,7 @@ def collect_evaluate(fns: dict, seed: int) -> dict:
     """ps05's evaluate audit run through EvalTrainer, plus a sequence task (a label per token)."""
     def evaluate(model, loader, loss_fn):
         return fns["EvalTrainer"](model, torch.optim.SGD(model.parameters(), lr=0.1), loss_fn).evaluate(loader)
-    rec = ps05.collect_evaluate({"evaluate": evaluate}, seed)
+    rec = collect_ps05_evaluate({"evaluate": evaluate}, seed)
     model, loader = sequence_case(seed)
     try:
         rec["sequence"] = describe(evaluate(model, loader, nn.CrossEntropyLoss()))
@@ -240,20 +248,20 @@ def collect_evaluate(fns: dict, seed: int) -> dict:
 
 
 def judge_eval_mode(rec: dict, seed: int) -> None:
-    for judge in (ps05.judge_eval_deterministic, ps05.judge_batchnorm_untouched, ps05.judge_mode_restored,
-                  ps05.judge_no_graph):
+    for judge in (judge_eval_deterministic, judge_batchnorm_untouched, judge_mode_restored,
+                  judge_no_graph):
         judge(rec, seed)
 
 
 def judge_evaluate_values(rec: dict, seed: int) -> None:
-    ps05.judge_evaluate_values(rec, seed)
+    judge_ps05_evaluate_values(rec, seed)
     model, loader = sequence_case(seed)
     x, y = loader.dataset.tensors
     if "raised" in rec["sequence"]:
         raise AuditFailure(f"On {len(y)} sequences of {y.shape[1]} tokens (outputs (batch, vocab, length), a label per "
                            f"token), evaluate raised {rec['sequence']['raised']}. The prediction of each token is the "
                            f"largest logit over dimension 1, the vocabulary.")
-    loss, accuracy = ps05.result(rec["sequence"], "evaluate")
+    loss, accuracy = result(rec["sequence"], "evaluate")
     with torch.no_grad():
         out = model(x)
     want_loss = nn.functional.cross_entropy(out, y).item()
@@ -276,8 +284,8 @@ def judge_evaluate_values(rec: dict, seed: int) -> None:
 # ---------------------------------------------------------------- fit: history and callbacks
 
 def collect_history(fns: dict, seed: int) -> dict:
-    model, train, val, lr, epochs = ps05.fit_case(seed)
-    loss_fn = ps05.WatchingLoss(model, snapshots=True)
+    model, train, val, lr, epochs = fit_case(seed)
+    loss_fn = WatchingLoss(model, snapshots=True)
     seen = []
 
     def watch(trainer):
@@ -287,7 +295,7 @@ def collect_history(fns: dict, seed: int) -> dict:
         train, val, epochs)
     rec = {"returned": describe(history), "calls": loss_fn.calls, "seen": seen}
     # Several callbacks: the first asks to stop after epoch STOP_AFTER, those after it only watch.
-    model, train, val, lr, _ = ps05.fit_case(seed)
+    model, train, val, lr, _ = fit_case(seed)
     after = []
     stopped = fns["Trainer"](model, torch.optim.SGD(model.parameters(), lr=lr), nn.CrossEntropyLoss(),
                              callbacks=[lambda trainer: trainer.epoch >= STOP_AFTER,
@@ -310,7 +318,7 @@ def epochs_of(calls: list[dict], n_train: int, n_val: int, epochs: int) -> list[
 
 
 def judge_history(rec: dict, seed: int) -> None:
-    model, train, val, _, epochs = ps05.fit_case(seed)
+    model, train, val, _, epochs = fit_case(seed)
     history = lists(rec["returned"])
     if len(history["train_loss"]) != epochs:
         raise AuditFailure(f"fit(train_loader, val_loader, epochs={epochs}) on a fresh Trainer returned histories of "
@@ -547,11 +555,8 @@ def judge_latest(rec: dict, seed: int) -> None:
 
 # ---------------------------------------------------------------- save and load: safely
 
-_GPU_TAGGING = []  # non-empty while save() runs "on a GPU machine"
-
-
 def _gpu_tag(storage):
-    return "cuda:0" if _GPU_TAGGING else None
+    return "cuda:0"
 
 
 def _no_restore(storage, location):
@@ -561,14 +566,14 @@ def _no_restore(storage, location):
 @contextmanager
 def written_on_gpu():
     """Every tensor torch.save writes meanwhile is marked as living on cuda:0, as on a GPU machine:
-    torch.load on this machine, which has no GPU, then needs a map_location to the CPU."""
-    if not any(tagger is _gpu_tag for _, tagger, _ in torch.serialization._package_registry):
-        torch.serialization.register_package(0, _gpu_tag, _no_restore)
-    _GPU_TAGGING.append(True)
+    torch.load on this machine, which has no GPU, then needs a map_location to the CPU. Registered for
+    the block alone: each copy of this check (its job, unpickled) registers its own, never two at once."""
+    entry = (0, _gpu_tag, _no_restore)
+    torch.serialization.register_package(*entry)
     try:
         yield
     finally:
-        _GPU_TAGGING.pop()
+        torch.serialization._package_registry.remove(entry)
 
 
 def safety_step(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, seed: int) -> None:
@@ -699,7 +704,7 @@ CONVERGENCE_EPOCHS, CONVERGENCE_ACCUM = 12, 2
 
 def collect_convergence(fns: dict, seed: int) -> dict:
     """ps01's hidden 4-class problem with every feature on: Adam, a schedule, accumulation, clipping."""
-    model, x, y = ps01.convergence_case(seed)
+    model, x, y = convergence_case(seed)
     loader = DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(seed))
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     named, without = list(model.named_parameters()), []
@@ -715,7 +720,7 @@ def collect_convergence(fns: dict, seed: int) -> dict:
 
 
 def judge_convergence(rec: dict, seed: int) -> None:
-    model, x, y = ps01.convergence_case(seed)
+    model, x, y = convergence_case(seed)
     windows = math.ceil(math.ceil(len(y) / 16) / CONVERGENCE_ACCUM)
     what = (f"On the audit's hidden 4-class problem, {CONVERGENCE_EPOCHS} epochs of fit (Adam, a cosine schedule, "
             f"accum_steps={CONVERGENCE_ACCUM}, max_grad_norm=2.0)")
@@ -731,10 +736,10 @@ def judge_convergence(rec: dict, seed: int) -> None:
     with torch.no_grad():
         before = nn.functional.cross_entropy(model(x), y).item()
         after = nn.functional.cross_entropy(loaded(model, rec["final"])(x), y).item()
-    if not math.isfinite(after) or (before - after) / before < ps01.CONVERGENCE_FRACTION:
+    if not math.isfinite(after) or (before - after) / before < CONVERGENCE_FRACTION:
         raise AuditFailure(f"{what} took the loss from {before:.4f} to {after:.4f}: "
-                           f"{ps01.loss_change(before, after)}; correct training reaches at least "
-                           f"{ps01.CONVERGENCE_FRACTION:.0%}. Check train_epoch: zero_grad at the start of each "
+                           f"{loss_change(before, after)}; correct training reaches at least "
+                           f"{CONVERGENCE_FRACTION:.0%}. Check train_epoch: zero_grad at the start of each "
                            f"window, backward on every micro-batch, one step per window.")
 
 

@@ -1,17 +1,20 @@
 """Untrusted half of the audit: fresh processes run the student's functions on hidden scenarios.
 
-Usage: python -m autograder.runner FOLDER OUT, then one NAME=SEED line per check on stdin.
+Usage: python -m autograder.runner FOLDER OUT, then one `audit.job` per check on stdin.
 Reads FOLDER/NAME.pkl (written by `audit.record`) and, once stdin ends (or at an empty line),
 writes OUT/NAME.pt: plain data only, which the judge loads with weights_only=True. Nothing here
-decides a grade. Checks arrive on stdin so that this process can start (and import torch) before
-the notebook has run, and run each check while the notebook goes on.
-This process imports torch once, then forks one child per check: student code runs only in the
-children, so what one check's code does to its process cannot reach another check, and each record
-is kept only if it comes from its own check's child.
+decides a grade, and nothing here holds a check: each comes in its job. Jobs arrive on stdin so
+that this process can start (and import torch) before the notebook has run, and run each check
+while the notebook goes on.
+This process imports torch once, then forks one child per check, and passes the job's payload
+(the check's collect and seed) to that child alone, through a pipe of its own, without reading it:
+student code runs only in the children, so what one check's code does to its process cannot reach
+another check, and each record is kept only if it comes from its own check's child. In a sandbox,
+whatever a check's code left running is killed before the next check starts.
 
 At grading, `python -m autograder.runner --serve` runs alone in a sandbox (`audit.Zygote`) and
 serves student after student: a line FOLDER<TAB>OUT<TAB>LOG forks a fresh runner for one student,
-to which it passes the NAME=SEED lines that follow, up to an empty line; once that runner has
+to which it passes the jobs that follow (their payloads unread), up to an empty line; once that runner has
 ended, every process it left is killed and /tmp emptied before "done" is answered. Torch is then
 imported once per grading process, not once per student, and no student's code outlives its own
 grading.
@@ -28,12 +31,21 @@ import cloudpickle
 import torch
 
 from autograder import sandbox, zygote
-from autograder.audit import AuditFailure, checks, collect_safely
+from autograder.audit import AuditFailure, collect_safely
 from autograder.zygote import lines, remove
 
 
-def run_check(folder: Path, staging: Path, name: str, seed: int, timeout: float) -> None:
-    """The child's work: load the student's functions, collect, save the record to `staging`."""
+def run_check(folder: Path, staging: Path, name: str, payload: int, timeout: float) -> None:
+    """The child's work: read its job's payload from the pipe `payload`, load the student's functions,
+    collect, save the record to `staging`."""
+    try:
+        with os.fdopen(payload, "rb") as f:
+            needs, collect, seed = cloudpickle.loads(f.read())
+    except Exception as e:  # before any student code ran: the grader's fault
+        torch.save({"error": f"The grader could not load this audit ({type(e).__name__}: {e}): tell your "
+                             f"instructor, who can regrade your notebook once it is fixed."}, staging / f"{name}.pt")
+        return
+
     def timed_out(*_):
         raise AuditFailure(f"Your code did not finish within {timeout:.0f} s on the audit's "
                            f"small problem: look for a loop that never ends.")
@@ -48,18 +60,20 @@ def run_check(folder: Path, staging: Path, name: str, seed: int, timeout: float)
                         f"({type(e).__name__}: {e}). Define them in the notebook, using only "
                         f"names the notebook defines or imports."}
     else:
-        rec = collect_safely(checks()[name], fns, seed)
+        rec = collect_safely(needs, collect, fns, seed)
     signal.setitimer(signal.ITIMER_REAL, 0)
     torch.save(rec, staging / f"{name}.pt")
 
 
-def in_child(deadline: float, work) -> str | None:
-    """Run `work()` in a forked child, killed at `deadline`; None if it exited cleanly, else why not:
-    "fork" (no child could start), "deadline", "signal NAME" or "exit CODE"."""
+def in_child(deadline: float, work, feed=lambda: None) -> str | None:
+    """Run `work()` in a forked child, killed at `deadline`, while this process runs `feed()`; None if
+    the child exited cleanly, else why not: "fork" (no child could start), "deadline", "signal NAME"
+    or "exit CODE"."""
     sys.stdout.flush()
     try:
         pid = os.fork()
     except BlockingIOError:  # the sandbox's process limit, filled by an earlier check's leftovers
+        feed()
         return "fork"
     if pid == 0:
         try:
@@ -71,6 +85,7 @@ def in_child(deadline: float, work) -> str | None:
         finally:
             sys.stdout.flush()
         os._exit(code)
+    feed()
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
@@ -103,18 +118,31 @@ def why_no_result(why: str, timeout: float) -> str:
             f"results: look for os._exit in your code.")
 
 
-def serve(folder: Path, out: Path, jobs: Iterator[str]) -> None:
-    """Run the checks of `jobs` (NAME=SEED) on the records in `folder`; keep their records in `out`."""
-    registry = checks()
+def serve(folder: Path, out: Path, headers: Iterator[str], confined: bool = False) -> None:
+    """Run the checks whose jobs come on stdin (`headers`: their header lines) on the records in
+    `folder`; keep their records in `out`. If `confined`, kill what each check left running."""
     records = {}
-    for job in jobs:
-        name, seed = job.rsplit("=", 1)
+    for header in headers:
+        name, timeout, length = header.split("\t")
+        timeout = float(timeout)
         staging = out / f"staging-{name}"
         remove(staging)  # an earlier child may have planted one
         staging.mkdir()
-        timeout = registry[name].timeout
+        payload, to_child = os.pipe()
+
+        def work():
+            os.close(to_child)
+            run_check(folder, staging, name, payload, timeout)
+
+        def feed():
+            os.close(payload)
+            zygote.pass_on(int(length), to_child)
+            os.close(to_child)
+
         # The child's own alarm reports a slow loop; the parent's deadline catches code that ignores it.
-        why = in_child(time.monotonic() + timeout + 10, lambda: run_check(folder, staging, name, int(seed), timeout))
+        why = in_child(time.monotonic() + timeout + 10, work, feed)
+        if confined:
+            zygote.kill_strays(time.monotonic() + 10)
         path = staging / f"{name}.pt"
         if why is None and path.exists():
             records[name] = path.read_bytes()
@@ -151,17 +179,19 @@ def serve_students() -> None:
                 os.dup2(sink, 2)
                 os.close(sink)
                 os.chdir(folder)
-                serve(folder, out, lines())
+                serve(folder, out, lines(), confined=True)
                 code = 0
             finally:
                 sys.stdout.flush()
                 os._exit(code)
         os.close(jobs)
-        for job in lines():  # this student's checks, passed on as they come, up to the empty line
+        zygote.roomy(to_runner)
+        for header in lines():  # this student's jobs, passed on as they come, up to the empty line
             try:
-                os.write(to_runner, f"{job}\n".encode())
+                os.write(to_runner, f"{header}\n".encode())
             except BrokenPipeError:  # its runner died: the checks left end without a result
                 pass
+            zygote.pass_on(int(header.split("\t")[2]), to_runner)
         os.close(to_runner)
         os.waitpid(pid, 0)
         zygote.sweep(time.monotonic() + 10)

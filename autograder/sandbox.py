@@ -19,16 +19,18 @@ in a sandbox of its own that has
 import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import autograder
 import course
-from autograder.zygote import remove  # noqa: F401 (the grader's callers use it from here)
+from autograder import zygote
 
 MEMORY = 4 * 2**30  # bytes of address space: torch with its threads maps ~1 GB, the notebooks peak under 0.5
 FILE_SIZE = 64 * 2**20  # bytes per written file: plenty for a checkpoint of the course's models
-TMP_SIZE = 512 * 2**20  # bytes its /tmp may hold (a tmpfs, in memory), all files together
+TMP_SIZE = 256 * 2**20  # bytes its /tmp may hold (a tmpfs, in memory), all files together
+FOLDER_SIZE = 256 * 2**20  # bytes its own folder may hold, all students' files together (as root: a tmpfs)
 PROCESSES = 256  # processes and threads of one sandbox
 FONTS = Path("/etc/fonts")  # matplotlib's fontconfig warns on stderr without it
 AUTOGRADER = Path(autograder.__file__).parent.resolve()
@@ -59,7 +61,8 @@ def limit_hit(error: str) -> str:
     if "File too large" in error:
         return f"The grading sandbox allows files of at most {FILE_SIZE // 2**20} MiB."
     if "No space left on device" in error:
-        return f"The grading sandbox's /tmp holds at most {TMP_SIZE // 2**20} MiB in all."
+        return (f"The grading sandbox holds at most {TMP_SIZE // 2**20} MiB of files in /tmp, and "
+                f"{FOLDER_SIZE // 2**20} MiB in the folder your code runs in.")
     return ""
 
 
@@ -120,6 +123,24 @@ def command(cmd: list[str], *, cwd: Path, writable: list[Path], uid: int | None,
                 box += ["--perms", "0755", "--dir", str(parent)]
         box += [how, str(stand_ins.get(path, path)), str(path)]
     return [*box, "--chdir", str(cwd), "--", *limits, *become, *cmd]
+
+
+def bound(folder: Path, uid: int | None) -> None:
+    """As root, make `folder` (a sandbox's own) a tmpfs of FOLDER_SIZE bytes, so that what its code
+    writes there, with its /tmp, cannot fill the host's disk. Unprivileged, no mount can be made: only
+    each file's size is limited (FILE_SIZE)."""
+    if uid is not None:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={FOLDER_SIZE},mode=0755", "tmpfs", str(folder)],
+                       check=True)
+
+
+def remove(path: Path) -> None:
+    """Delete `path` (`zygote.remove`), unmounting first what `bound` mounted in it (also in the folder
+    of a zygote whose grader was killed)."""
+    inside = [m for m in zygote.mount_points() if m.is_relative_to(path.resolve())]
+    for mounted in sorted(inside, key=lambda m: len(m.parts), reverse=True):
+        subprocess.run(["umount", "--lazy", str(mounted)], check=True)
+    zygote.remove(path)
 
 
 def lend(paths: list[Path], uid: int | None) -> None:

@@ -5,6 +5,7 @@ next. Shared by the audit's zygote (`autograder.runner --serve`) and the kernels
 `autograder` package that a student's kernel sees, and holds no check.
 """
 import ctypes
+import fcntl
 import os
 import re
 import shutil
@@ -56,6 +57,48 @@ def lines() -> Iterator[str]:
     """Lines of stdin up to an empty line or its end."""
     while line := readline():
         yield line
+
+
+def roomy(pipe: int) -> None:
+    """Give the pipe written to by `pipe` a buffer of 1 MiB, the most a user may: a notebook's jobs
+    (`audit.job`, 2-15 kB each) fit, so sending them never waits for the runner."""
+    fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, 2**20)
+
+
+def pass_on(length: int, to: int) -> None:
+    """Move the next `length` bytes of stdin into the pipe `to` without reading them: they never enter
+    this process's memory, nor so any process forked from it later (a job's payload is its check's
+    alone). Into /dev/null once `to` has no reader."""
+    null = None
+    try:
+        while length > 0:
+            try:
+                moved = os.splice(0, to, length)
+            except BrokenPipeError:
+                to = null = os.open(os.devnull, os.O_WRONLY)
+                continue
+            if not moved:  # stdin ended
+                return
+            length -= moved
+    finally:
+        if null is not None:
+            os.close(null)
+
+
+def kill_strays(deadline: float) -> None:
+    """Kill every process of the sandbox but bwrap's init, the zygote and this one: what a check's
+    code left running, before the next check starts."""
+    spare = {1, 2, os.getpid()}
+    while time.monotonic() < deadline:
+        strays = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in spare]
+        if not strays:
+            return
+        for pid in strays:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)  # killed processes stay until bwrap's init has reaped them
 
 
 def answer(text: str) -> None:

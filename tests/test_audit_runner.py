@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from hypothesis import given, strategies as st
@@ -189,12 +190,12 @@ def test_a_check_that_cannot_start_for_the_process_limit_names_the_limit():
         done.stdout + done.stderr
 
 
-# Writes files of 60 MiB into /tmp until one fails, and prints how much it wrote and the error.
-TMP_FILLER = """import os
+# Writes files of 60 MiB into a folder (argv[1]) until one fails, and prints how much it wrote and the error.
+FILLER = """import os, sys
 written = 0
 try:
     for i in range(64):
-        with open(f"/tmp/fill-{i}", "wb") as f:
+        with open(f"{sys.argv[1]}/fill-{i}", "wb") as f:
             for _ in range(60):
                 f.write(bytes(2**20))
                 written += 2**20
@@ -203,12 +204,34 @@ except OSError as e:
 """
 
 
-def test_the_sandboxs_tmp_holds_its_limit_and_the_error_names_it():
-    cmd = sandbox.command([sys.executable, "-c", TMP_FILLER], cwd=sandbox.AUTOGRADER, writable=[],
+def filled(folder: Path, writable: list[Path]) -> tuple[int, str]:
+    """(MiB written, the error) of FILLER in a sandbox, writing into `folder`."""
+    cmd = sandbox.command([sys.executable, "-c", FILLER, str(folder)], cwd=sandbox.AUTOGRADER, writable=writable,
                           uid=sandbox.user_id(0))
     written, error = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout.split(" ", 1)
-    assert sandbox.TMP_SIZE // 2**20 - 64 < int(written) <= sandbox.TMP_SIZE // 2**20, written
-    assert "No space left on device" in error and "/tmp holds at most" in sandbox.limit_hit(f"OSError: {error}")
+    return int(written), error
+
+
+def test_the_sandboxs_tmp_holds_its_limit_and_the_error_names_it():
+    written, error = filled(Path("/tmp"), [])
+    assert sandbox.TMP_SIZE // 2**20 - 64 < written <= sandbox.TMP_SIZE // 2**20, written
+    assert "No space left on device" in error and "MiB of files in /tmp" in sandbox.limit_hit(f"OSError: {error}")
+
+
+def test_as_root_the_sandboxs_own_folder_holds_its_limit(tmp_path):
+    """As root its folder is a tmpfs of its own; unprivileged no mount can be made (only each file is limited)."""
+    uid = sandbox.user_id(0)
+    sandbox.bound(tmp_path, uid)
+    try:
+        assert tmp_path.is_mount() == (uid is not None)
+        if uid is not None:
+            sandbox.lend([tmp_path], uid)
+            written, error = filled(tmp_path, [tmp_path])
+            assert sandbox.FOLDER_SIZE // 2**20 - 64 < written <= sandbox.FOLDER_SIZE // 2**20, written
+            assert "No space left on device" in error
+    finally:
+        sandbox.remove(tmp_path)
+    assert not tmp_path.exists()
 
 
 def test_a_fork_bomb_in_one_sandbox_leaves_the_other_all_its_processes():

@@ -17,6 +17,7 @@ from autograder.mutants import expected_scores, grade_cells, mutants, submission
 
 pytestmark = pytest.mark.grading
 MATRIX = {m.name: m for m in mutants(NAME)}
+SECRET = ("COURSE_GRADEBOOK_PASSWORD", "8c1f-not-for-students")  # in the grader's environment while it grades
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,11 @@ def graded(tmp_path_factory):
             nb = submission(NAME, MATRIX[case.base], root)
             case.change(nb, forbidden)
             grading.submit(root, NAME, case.name, nb)
-        outcomes = {o.student: o for o in classroom.grade(root, NAME, workers=2, progress=False)}
+        os.environ[SECRET[0]] = SECRET[1]
+        try:
+            outcomes = {o.student: o for o in classroom.grade(root, NAME, workers=2, progress=False)}
+        finally:
+            del os.environ[SECRET[0]]
         with pytest.raises(BlockingIOError):
             server.accept()  # no submission connected to the host
     return root, outcomes
@@ -57,6 +62,13 @@ def test_each_hostile_submission_gets_its_grade_and_message(graded, case):
     shown = grading.messages(root, NAME, case.name)
     for cell, phrase in fails.items():
         assert phrase.lower() in shown.get(cell, "").lower(), f"{cell} should say {phrase!r}: {shown.get(cell)!r}"
+
+
+def test_no_route_shows_a_judge_the_checks_source_or_a_secret(graded):
+    root, _ = graded
+    for case in HOSTILE:
+        shown = outputs(root, case.name)
+        assert not [w for w in ("judge_", "CHECKS", "Check(", SECRET[1]) if w in shown], case.name
 
 
 def test_the_well_behaved_student_keeps_every_point(graded):

@@ -2,18 +2,20 @@
 alternatives pass every check under all of them, and every mutant fails each check its matrix entry
 names under all of them, with its message. A check whose outcome depends on the seed would make a
 flaky grade. (That a mutant keeps the other cells is proven at the grading seeds, by test_matrix.)
-The cases run in worker processes, one per core, a fresh one per case."""
+Each check runs as the runner's child does, from its job: its collect pickled by value with the
+helpers it calls. The cases run in worker processes, one per core, a fresh one per case."""
 import io
 import multiprocessing
 import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 
+import cloudpickle
 import pytest
 import torch
 from conftest import ASSIGNMENTS, assignment_params
 
-from autograder.audit import checks, collect_safely, judged
+from autograder.audit import checks, collect_safely, job, judged
 from autograder.mutants import BLANK, Mutant, audit_cells, code, mutants
 from autograder.notebooks import namespace
 
@@ -53,7 +55,8 @@ def wrong_verdicts(name: str, mutant_name: str) -> list[str]:
         if mutant.fails and cell not in mutant.fails:
             continue
         for seed in SEEDS:
-            message = judged(registry[check], roundtrip(collect_safely(registry[check], fns, seed)), seed)
+            needs, collect, _ = cloudpickle.loads(job(registry[check], seed).split(b"\n", 1)[1])
+            message = judged(registry[check], roundtrip(collect_safely(needs, collect, fns, seed)), seed)
             if cell in mutant.fails:
                 if message is None or mutant.fails[cell] not in message:
                     wrong.append(f"{cell} seed {seed}: should fail saying {mutant.fails[cell]!r}, got {message!r}")
