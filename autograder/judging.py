@@ -44,16 +44,15 @@ def exact(a, b) -> bool:
     return a == b
 
 
-def stepped(before: dict, after: dict, grads: dict, lr: float) -> bool:
-    """Whether plain SGD at `lr` (the audits' RecordingSGD) applying `grads` takes the parameters `before`
-    to `after`: the gradients a step recorded must be those it applied. Student code runs beside the
-    log and could rewrite it; the parameters it cannot fake without training as it should."""
-    return close(after, {n: p if grads.get(n) is None else p - lr * grads[n] for n, p in before.items()})
-
-
-REWRITTEN = ("The parameters did not move by the gradients that optimizer.step() was given at {}: something "
-             "changed them, or rewrote the gradients the audit recorded, outside optimizer.step(). Let "
-             "optimizer.step() alone update the parameters.")
+def require_stepped(before: dict, after: dict, grads: dict, lr: float, where: str) -> None:
+    """Raise AuditFailure unless plain SGD at `lr` (the audits' RecordingSGD) applying `grads` takes the
+    parameters `before` to `after`: the gradients a step recorded (at `where`) must be those it applied.
+    Student code runs beside the log and could rewrite it; the parameters it cannot fake without
+    training as it should."""
+    if not close(after, {n: p if grads.get(n) is None else p - lr * grads[n] for n, p in before.items()}):
+        raise AuditFailure(f"The parameters did not move by the gradients that optimizer.step() was given at "
+                           f"{where}: something changed them, or rewrote the gradients the audit recorded, "
+                           f"outside optimizer.step(). Let optimizer.step() alone update the parameters.")
 
 
 def epoch_means(losses: list[float], sizes: list[int]) -> tuple[float, float]:

@@ -12,8 +12,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from autograder.audit import AuditFailure, Check
 from autograder.instrument import describe, params
-from autograder.judging import (REWRITTEN, close, empty, epoch_means, loaded, loss_and_grads, ordinal, require_float,
-                                stepped)
+from autograder.judging import (close, empty, epoch_means, loaded, loss_and_grads, ordinal, require_float,
+                                require_stepped)
 from autograder.problems import batches, blobs, mlp, problem, setup, uneven_loader
 
 CONVERGENCE_FRACTION = 0.5  # the hidden problem's loss must fall by at least this much
@@ -46,8 +46,8 @@ def judge_zero_grad(rec: dict, seed: int) -> None:
             continue
         got = call["step_grads"][0]
         if close(got, own):
-            if len(call["step_grads"]) == 1 and not stepped(call["before"], after, got, lr):
-                raise AuditFailure(REWRITTEN.format(f"the {ordinal(i)} call of train_step"))
+            if len(call["step_grads"]) == 1:
+                require_stepped(call["before"], after, got, lr, f"the {ordinal(i)} call of train_step")
             previous = got
             continue
         if empty(got):
@@ -140,8 +140,7 @@ def judge_learns(rec: dict, seed: int) -> None:
         if still:
             raise AuditFailure(f"These parameters did not change in the {ordinal(i)} step: {', '.join(still)}. "
                                f"Give the optimizer the model's parameters and call optimizer.step().")
-        if not stepped(call["before"], call["after"], at_step, lr):
-            raise AuditFailure(REWRITTEN.format(f"the {ordinal(i)} call of train_step"))
+        require_stepped(call["before"], call["after"], at_step, lr, f"the {ordinal(i)} call of train_step")
 
 
 # ---------------------------------------------------------------- train_epoch: one step per batch

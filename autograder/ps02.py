@@ -12,8 +12,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from autograder.audit import AuditFailure, Check
 from autograder.instrument import describe, params
-from autograder.judging import (REWRITTEN, close, empty, epoch_means, loss_and_grads, ordinal, require_float,
-                                stepped)
+from autograder.judging import (close, empty, epoch_means, loss_and_grads, ordinal, require_float,
+                                require_stepped)
 from autograder.problems import problem, setup
 
 
@@ -56,8 +56,7 @@ def judge_large_batch_gradient(rec: dict, seed: int) -> None:
         sizes = [len(yb) for _, yb in window]
         right = combine(gs, [s / sum(sizes) for s in sizes])
         if close(got, right, rtol=1e-5):
-            if not stepped(state, end, got, lr):
-                raise AuditFailure(REWRITTEN.format(f"the {ordinal(j)} optimizer.step()"))
+            require_stepped(state, end, got, lr, f"the {ordinal(j)} optimizer.step()")
             previous = got
             continue
         m = len(window)

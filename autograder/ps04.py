@@ -16,7 +16,7 @@ from torch import nn
 
 from autograder.audit import AuditFailure, Check
 from autograder.instrument import Log, RecordingLoss, RecordingSGD, describe, grads, params
-from autograder.judging import REWRITTEN, close, empty, loaded, ordinal, require_float, stepped
+from autograder.judging import close, empty, loaded, ordinal, require_float, require_stepped
 from autograder.problems import batches, mlp
 
 INF = math.inf
@@ -537,8 +537,8 @@ def judge_step_gradient(rec: dict, seed: int) -> None:
         _, own = own_gradient(seed, call["before"], xb, yb)
         right = clipped(own, max_norm)
         if close(got, right, rtol=1e-4):
-            if not stepped(call["before"], call["after"], got, EXPLODING_LR):
-                raise AuditFailure(REWRITTEN.format(f"the {ordinal(i)} call of train_step_clipped"))
+            require_stepped(call["before"], call["after"], got, EXPLODING_LR,
+                            f"the {ordinal(i)} call of train_step_clipped")
             continue
         where = f"At the {ordinal(i)} optimizer.step() in train_step_clipped(..., max_norm={max_norm})"
         total = global_l2(own)

@@ -31,7 +31,7 @@ from autograder.ps05 import collect_evaluate as collect_ps05_evaluate, judge_eva
 from autograder.ps06 import Drawing, disk_full_at, plant
 from autograder.audit import AuditFailure, Check
 from autograder.instrument import describe, grads, params
-from autograder.judging import REWRITTEN, close, empty, epoch_means, exact, loaded, ordinal, require_float, stepped
+from autograder.judging import close, empty, epoch_means, exact, loaded, ordinal, require_float, require_stepped
 from autograder.problems import blobs, mlp, problem, setup
 
 
@@ -171,8 +171,7 @@ def judge_clipping(rec: dict, seed: int) -> None:
         own = {n: sum(part[n] for part in parts) for n in parts[0]}
         right = clipped(own, max_norm)
         if close(got, right, rtol=1e-4):
-            if not stepped(state, call["end"], got, EXPLODING_LR):
-                raise AuditFailure(REWRITTEN.format(f"the optimizer.step() of case {i}"))
+            require_stepped(state, call["end"], got, EXPLODING_LR, f"the optimizer.step() of case {i}")
             continue
         total = global_l2(own)
         if empty(got):
