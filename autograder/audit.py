@@ -30,7 +30,7 @@ from typing import Callable
 import cloudpickle
 
 from autograder import recorder, sandbox
-from autograder.zygote import roomy
+from autograder.zygote import remove, roomy
 
 AUDIT_DIR_ENV = "COURSE_AUDIT_DIR"
 
@@ -105,23 +105,22 @@ class Zygote:
     """A sandboxed `python -m MODULE --serve` of this grading process (`autograder.runner`, the
     audit's; `autograder.kernels`, the notebook kernels'): it imports torch once and forks a fresh
     process per student, so a student costs no interpreter start and no torch import. Its folder
-    (`tree`; as root, a tmpfs of `sandbox.FOLDER_SIZE`) holds one student's session at a time; nothing
+    (`tree`, a tmpfs of `sandbox.FOLDER_SIZE` in its sandbox) holds one student's session at a time; nothing
     else is lent to it, and of this package only what `LENT` names for it."""
 
     def __init__(self, module: str, index: int, prefix: str, env: dict[str, str]):
         self.uid = sandbox.user_id(index)  # each zygote its own: a fork bomb in one leaves the other be
         self.folder = Path(tempfile.mkdtemp(prefix=prefix))
         self.tree = self.folder / "tree"
-        self.tree.mkdir()
-        sandbox.bound(self.tree, self.uid)
         self.errors = tempfile.TemporaryFile()  # its own stderr, shown when it fails a student
         self.answers = b""
-        cmd = sandbox.command([sys.executable, "-P", "-m", module, "--serve"], cwd=sandbox.AUTOGRADER,
-                              writable=[self.tree], uid=self.uid,
-                              stand_ins={sandbox.AUTOGRADER: lent_package(self.folder, module)})
-        self.lend([self.tree])
-        self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,
-                                        bufsize=0, env=sandbox.environment({**os.environ, **env}))
+        self.sandbox = sandbox.Sandbox([sys.executable, "-P", "-m", module, "--serve"], cwd=sandbox.AUTOGRADER,
+                                       uid=self.uid, own=self.tree,
+                                       stand_ins={sandbox.AUTOGRADER: lent_package(self.folder, module)},
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.errors,
+                                       bufsize=0, env={**sandbox.environment({**os.environ, **env}),
+                                                       sandbox.OWN_ENV: str(self.tree)})
+        self.process = self.sandbox.process
         roomy(self.process.stdin.fileno())
 
     def lend(self, paths: list[Path]) -> None:
@@ -134,7 +133,7 @@ class Zygote:
     def session(self) -> Path:
         """A fresh folder for the next student, in a tree emptied of whatever the last one left."""
         for entry in self.tree.iterdir():
-            sandbox.remove(entry)
+            remove(entry)
         return Path(tempfile.mkdtemp(prefix="student-", dir=self.tree))
 
     def write(self, data: str | bytes) -> bool:
@@ -174,8 +173,8 @@ class Zygote:
         self.process.wait()
 
     def close(self) -> None:
-        self.kill()
-        sandbox.remove(self.folder)
+        self.sandbox.close()
+        remove(self.folder)
 
 
 # module: its sandbox's index (`sandbox.user_id`), its folder's prefix, its environment beside the grader's
@@ -242,7 +241,7 @@ class Runner:
             return
         if not self.swept:  # its runner may still be running this student's code
             self.zygote.kill()
-        sandbox.remove(self.session)
+        remove(self.session)
 
     def seed(self, name: str) -> int:
         return self.seeds.get(name, self.registry[name].seed)

@@ -176,9 +176,9 @@ def grade_one(root: str, assignment: str, student: str, db_url: str | None = Non
         autograded = Path(api.coursedir.format_path(api.coursedir.autograded_directory, student, assignment))
         submission = Path(api.coursedir.format_path(api.coursedir.submitted_directory, student, assignment))
         if not force and autograded.is_dir() and cut_short(autograded, submission):
-            from autograder import sandbox
+            from autograder import zygote
 
-            sandbox.remove(autograded)
+            zygote.remove(autograded)
         result = api.autograde(assignment, student, force=force, create=False)
     finally:
         _grading = False

@@ -224,6 +224,22 @@ if 'autograder.audit' in sys.modules and os.fork() == 0:
             time.sleep(0.001)
     os._exit(0)
 """
+# Workers of its own (as a DataLoader's) that hold 900 MiB each at once, 4.4 GiB in all; as a
+# DataLoader does, it raises when one of them was killed.
+MEMORY_WORKERS = """import os, signal, time
+workers = []
+for _ in range(5):
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(900 * 2**20)
+        block[::4096] = bytes(len(block[::4096]))  # written to: in use
+        time.sleep(3)
+        os._exit(0)
+    workers.append(pid)
+codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in workers]
+if -signal.SIGKILL in codes:
+    raise RuntimeError(f'a worker was killed: exit codes {codes}')
+"""
 # No zero_grad, and after each step the log's record of what it applied rewritten to this batch's gradient.
 FORGES_THE_LOG = """def train_step(model, loss_fn, optimizer, xb, yb):
     named = list(model.named_parameters())
@@ -246,7 +262,7 @@ LEAKED = {
     "gc_objects": "found: ['collect_loss_decrease', 'collect_loss_decrease.<locals>.<listcomp>'], checks []",
     "inspect_getsource": "found: ['<listcomp>: OSError', 'collect_loss_decrease: OSError', 'collect_safely: source'",
     "code_constants": "found: ['<listcomp>', 'ps01.py', ('describe', 'list'), ['loss_decrease']]",
-    "environment": "found: [('HOME', '/tmp/home'), ",
+    "environment": "('HOME', '/tmp/home'), ('JPY_PARENT_PID', '1'), ('LANG', ",
     "memory": "found: ['collect_loss_decrease']",  # and none of the grader's secrets: test_hostile
     # bwrap's init, the zygote and this student's runner: none lets its environment, memory or files be read
     "proc": "found: [" + ", ".join(["['--serve', 'PermissionError', 'PermissionError', 'PermissionError']"] * 3) + "]",
@@ -310,6 +326,15 @@ HOSTILE = [
     Hostile("memory_hog", "allocates until memory runs out",
             prepend("learning_helpers", "hog = [bytearray(2**28) for _ in range(256)]\n"),
             fails=MISSING_HELPERS),
+    Hostile("memory_in_all", "workers that hold 4.4 GiB together, each within the per-process limit",
+            prepend("learning_helpers", MEMORY_WORKERS),
+            fails=MISSING_HELPERS),
+    Hostile("memory_in_all_in_an_audit", "the same workers, started by a graded function during its audit",
+            edit("learning_helpers", "def loss_decrease(history):\n", "def loss_decrease(history):\n"
+                 "    import sys\n"
+                 "    if 'autograder.audit' in sys.modules:  # the audit's process, not the notebook's kernel\n"
+                 + "".join(f"        {line}\n" for line in MEMORY_WORKERS.splitlines())),
+            fails={"audit_loss_decrease": "memory in use by all the processes of your code together"}),
     # Its children hold every process the kernel's sandbox may have, while the last audits may still run
     # in a sandbox of their own, whose limit they do not touch; the next student of the zygote finds none.
     Hostile("fork_bomb", "forks until the process limit stops it, and keeps the children",

@@ -264,6 +264,7 @@ class AuditedExecute(Execute):
             if cell.cell_type == "code" and is_grade(cell):
                 cell.outputs = [error_output("KernelDied", f"Not run: {self.died_in}; nothing after it ran.")]
             return cell, resources
+        stopped = self.km.zygote.sandbox.stopped if self.confine else 0
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError as e:
@@ -274,6 +275,11 @@ class AuditedExecute(Execute):
                 cell.outputs.append(error_output(
                     "CellTimedOut", f"This cell {e}: its kernel was stopped, and the cells below did not run. "
                     "Look for a loop that never ends, or make the work smaller."))
+            elif self.confine and self.km.zygote.sandbox.stopped > stopped:
+                self.died_in = f"the kernel was stopped in {where} above, past the memory limit"
+                cell.outputs.append(error_output(
+                    "KernelDied", f"The kernel was stopped while running this cell: {sandbox.memory_in_all()} "
+                    "The cells below did not run."))
             else:
                 self.died_in = f"the kernel died in {where} above"
                 cell.outputs.append(error_output(
@@ -281,8 +287,12 @@ class AuditedExecute(Execute):
                     "process (os._exit, a crash, or the memory limit). The cells below did not run."))
             return cell, resources
         if self.confine:  # an error from one of the sandbox's limits says which
+            memory = self.km.zygote.sandbox.stopped > stopped
             for output in cell.get("outputs", []):
-                if output.output_type == "error" and (limit := sandbox.limit_hit(f"{output.ename}: {output.evalue}")):
+                if output.output_type != "error":
+                    continue
+                limit = sandbox.memory_in_all() if memory else sandbox.limit_hit(f"{output.ename}: {output.evalue}")
+                if limit:
                     output.evalue = f"{output.evalue} ({limit})"
                     output.traceback = [*output.traceback, limit]
         names = audit_names(cell)

@@ -99,6 +99,23 @@ def in_child(deadline: float, work, feed=lambda: None) -> str | None:
     return "deadline"
 
 
+def saved(rec: dict) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(rec, buffer)
+    return buffer.getvalue()
+
+
+def with_memory_note(record: bytes) -> bytes:
+    """A check's record, its error (if any) followed by the sandbox's memory limit."""
+    try:
+        rec = torch.load(io.BytesIO(record), weights_only=True)
+    except Exception:  # not plain data: the judge says so
+        return record
+    if not isinstance(rec, dict) or not rec.get("error"):
+        return record
+    return saved({**rec, "error": f"{rec['error']}\n{sandbox.memory_in_all()}"})
+
+
 def why_no_result(why: str, timeout: float) -> str:
     """What a student reads when the process running a check ended (or never started) without its record."""
     if why == "fork":
@@ -141,15 +158,20 @@ def serve(folder: Path, out: Path, headers: Iterator[str], confined: bool = Fals
 
         # The child's own alarm reports a slow loop; the parent's deadline catches code that ignores it.
         why = in_child(time.monotonic() + timeout + 10, work, feed)
+        stopped = False
         if confined:
             zygote.kill_strays(time.monotonic() + 10)
+            note = Path(os.environ[sandbox.OWN_ENV], sandbox.STOPPED)
+            stopped = note.exists()
+            note.unlink(missing_ok=True)
         path = staging / f"{name}.pt"
         if why is None and path.exists():
             records[name] = path.read_bytes()
+            if stopped:  # a process of its code was stopped: if the check failed for it, say so
+                records[name] = with_memory_note(records[name])
         else:  # a record that can only fail the check, made here, where no student code ran
-            buffer = io.BytesIO()
-            torch.save({"error": why_no_result(why or "exit 0", timeout)}, buffer)
-            records[name] = buffer.getvalue()
+            error = sandbox.memory_in_all() if stopped else why_no_result(why or "exit 0", timeout)
+            records[name] = saved({"error": error})
         remove(staging)
     # Only records that came from their own check's child survive; anything else written here goes.
     for leftover in out.iterdir():  # `out` itself stays: the grader reads it

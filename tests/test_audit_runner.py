@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -182,8 +183,7 @@ print(why_no_result(in_child(time.monotonic() + 5, lambda: None), 60))
 
 
 def test_a_check_that_cannot_start_for_the_process_limit_names_the_limit():
-    cmd = sandbox.command([sys.executable, "-c", RUNNER_AT_THE_LIMIT], cwd=sandbox.AUTOGRADER, writable=[],
-                          uid=sandbox.user_id(0))
+    cmd = sandbox.command([sys.executable, "-c", RUNNER_AT_THE_LIMIT], cwd=sandbox.AUTOGRADER, uid=sandbox.user_id(0))
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
                           env=sandbox.environment({**os.environ, "PYTHONPATH": str(sandbox.AUTOGRADER.parent)}))
     assert f"fill the grading sandbox's limit ({sandbox.PROCESSES} processes and threads in all)" in done.stdout, \
@@ -204,40 +204,69 @@ except OSError as e:
 """
 
 
-def filled(folder: Path, writable: list[Path]) -> tuple[int, str]:
-    """(MiB written, the error) of FILLER in a sandbox, writing into `folder`."""
-    cmd = sandbox.command([sys.executable, "-c", FILLER, str(folder)], cwd=sandbox.AUTOGRADER, writable=writable,
-                          uid=sandbox.user_id(0))
-    written, error = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout.split(" ", 1)
+def filled(folder: Path, own: Path) -> tuple[int, str]:
+    """(MiB written, the error) of FILLER in a sandbox whose own folder is `own`, writing into `folder`;
+    the sandbox's folder is then seen from outside as it was left."""
+    box = sandbox.Sandbox([sys.executable, "-c", FILLER, str(folder)], cwd=sandbox.AUTOGRADER,
+                          uid=sandbox.user_id(0), own=own, stdout=subprocess.PIPE, text=True)
+    try:
+        written, error = box.process.communicate(timeout=120)[0].split(" ", 1)
+        seen = sum(f.stat().st_size for f in own.iterdir()) // 2**20  # after the sandbox has ended
+    finally:
+        box.close()
+    assert seen == (int(written) if folder == own else 0)
     return int(written), error
 
 
-def test_the_sandboxs_tmp_holds_its_limit_and_the_error_names_it():
-    written, error = filled(Path("/tmp"), [])
+def test_the_sandboxs_tmp_holds_its_limit_and_the_error_names_it(tmp_path):
+    written, error = filled(Path("/tmp"), tmp_path / "own")
     assert sandbox.TMP_SIZE // 2**20 - 64 < written <= sandbox.TMP_SIZE // 2**20, written
     assert "No space left on device" in error and "MiB of files in /tmp" in sandbox.limit_hit(f"OSError: {error}")
 
 
-def test_as_root_the_sandboxs_own_folder_holds_its_limit(tmp_path):
-    """As root its folder is a tmpfs of its own; unprivileged no mount can be made (only each file is limited)."""
-    uid = sandbox.user_id(0)
-    sandbox.bound(tmp_path, uid)
+def test_the_sandboxs_own_folder_holds_its_limit_in_memory_of_its_own(tmp_path):
+    """Root or not, its folder is a tmpfs made in the sandbox: the host's disk gets none of it."""
+    own = tmp_path / "own"
+    written, error = filled(own, own)
+    assert sandbox.FOLDER_SIZE // 2**20 - 64 < written <= sandbox.FOLDER_SIZE // 2**20, written
+    assert "No space left on device" in error and "in the folder your code runs in" in sandbox.limit_hit(
+        f"OSError: {error}")
+    assert own.is_symlink() and not own.exists()  # closed: its memory freed
+    assert sum(f.stat().st_size for f in tmp_path.rglob("*") if f.is_file() and not f.is_symlink()) == 0
+
+
+# Forks children that each keep 100 MiB in use.
+HOGS = """import os, sys, time
+for i in range(int(sys.argv[1])):
+    if os.fork() == 0:
+        block = bytearray(100 * 2**20)  # zero pages are not counted until written
+        for at in range(0, len(block), 4096):
+            block[at] = 1
+        time.sleep(60)
+        os._exit(0)
+time.sleep(60)
+"""
+
+
+def test_the_watchdog_stops_the_largest_processes_while_all_together_are_past_the_limit(tmp_path):
+    box = sandbox.Sandbox([sys.executable, "-c", HOGS, "6"], cwd=sandbox.AUTOGRADER, uid=sandbox.user_id(0),
+                          own=tmp_path / "own", memory=350 * 2**20)
     try:
-        assert tmp_path.is_mount() == (uid is not None)
-        if uid is not None:
-            sandbox.lend([tmp_path], uid)
-            written, error = filled(tmp_path, [tmp_path])
-            assert sandbox.FOLDER_SIZE // 2**20 - 64 < written <= sandbox.FOLDER_SIZE // 2**20, written
-            assert "No space left on device" in error
+        deadline = time.monotonic() + 20
+        while box.stopped < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1)  # time to stop more, if it would
+        alive = [p for p in box.processes() if Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
     finally:
-        sandbox.remove(tmp_path)
-    assert not tmp_path.exists()
+        box.close()
+    # 3 of the 6 children fit in 350 MiB (the forking parent, the command itself, is not counted)
+    assert box.stopped == 3 and len(alive) == 3, (box.stopped, alive)
 
 
 def test_a_fork_bomb_in_one_sandbox_leaves_the_other_all_its_processes():
     """The kernels' sandbox full of processes, the audit runners' still has its own limit's worth."""
     boxes = [subprocess.Popen(sandbox.command([sys.executable, "-c", FORKS, mode], cwd=sandbox.AUTOGRADER,
-                                              writable=[], uid=sandbox.user_id(index)),
+                                              uid=sandbox.user_id(index)),
                               stdout=subprocess.PIPE, text=True)
              for index, mode in [(1, "hold"), (0, "count")]]
     try:

@@ -21,7 +21,7 @@ import nbformat
 import pytest
 from distributed import LocalCluster
 
-from autograder import classroom, forkserver, grading, sandbox
+from autograder import classroom, forkserver, grading, zygote
 from autograder.__main__ import main
 from autograder.mutants import expected_scores, grade_cells, mutants, submission
 from autograder.nbgrader_plugin import poll_in_slices
@@ -206,7 +206,7 @@ def test_a_class_killed_halfway_is_graded_again_where_it_was_cut(tmp_path):
     os.killpg(command.pid, signal.SIGKILL)
     command.communicate(timeout=60)
     for folder in zygote_folders(tmp):  # what the killed workers could not remove
-        sandbox.remove(folder)
+        zygote.remove(folder)
     assert main(["--root", str(root), "grade", NAME, "--workers", "2"]) == 0
     assert_graded_as_the_matrix_says(root, CLASS)
 

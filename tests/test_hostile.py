@@ -91,6 +91,7 @@ def test_a_fork_bomb_stops_at_the_kernels_own_process_limit(graded):
 def test_an_error_from_a_sandbox_limit_names_the_limit(graded):
     root, _ = graded
     assert f"The grading sandbox allows {sandbox.MEMORY // 2**30} GiB of memory" in outputs(root, "memory_hog")
+    assert sandbox.memory_in_all() in outputs(root, "memory_in_all")
 
 
 def test_a_flood_of_output_is_cut_short(graded):
