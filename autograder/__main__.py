@@ -1,6 +1,7 @@
 """`autograder`: grade a whole class with nbgrader, and report on it.
 
     autograder grade ps01_training_loop [--workers N] [--scheduler tcp://host:8786] [--db URL] [--force]
+                                        [--student ID ...] [--retry-failed]
     autograder report ps01_training_loop [--db URL]
 
 Run it in the course root (or pass --root). Students come from `submitted/<student>/<assignment>`
@@ -36,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--scheduler", help="a Dask scheduler address: grade on that cluster instead")
     grade.add_argument("--db", help="gradebook URL (default: the course's, e.g. sqlite:///gradebook.db)")
     grade.add_argument("--force", action="store_true", help="regrade students already autograded")
+    grade.add_argument("--student", action="append", metavar="ID",
+                       help="regrade only this student (repeat for more); the others, and manual scores, are kept")
+    grade.add_argument("--retry-failed", action="store_true",
+                       help="try again submissions that could not be autograded and have not changed since")
     summary = commands.add_parser("report", help="feedback for every student and a class report (CSV, HTML)")
     summary.add_argument("assignment")
     summary.add_argument("--db", help="gradebook URL (default: the course's)")
@@ -54,10 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, _terminate)
         try:
             outcomes = classroom.grade(args.root, args.assignment, workers=args.workers, scheduler=args.scheduler,
-                                       db_url=args.db, force=args.force)
+                                       db_url=args.db, force=args.force, students=args.student,
+                                       retry_failed=args.retry_failed)
         finally:
             signal.signal(signal.SIGTERM, previous)
-    except classroom.NotReleased as error:
+    except (classroom.NotReleased, classroom.NotSubmitted) as error:
         print(f"autograder {args.command}: {error}", file=sys.stderr)
         return 2
     except classroom.Interrupted as error:
@@ -65,7 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130  # the shell's code for a command stopped by Ctrl-C (also given for SIGTERM)
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
-        print(f"{o.student}: nbgrader could not autograde this submission:\n{o.log}", file=sys.stderr)
+        if o.skipped:
+            print(f"{o.student}: not tried again: nbgrader could not autograde this submission before, and it has "
+                  f"not changed since (--retry-failed tries again)", file=sys.stderr)
+        else:
+            print(f"{o.student}: nbgrader could not autograde this submission:\n{o.log}", file=sys.stderr)
     print(f"{args.assignment}: {len(outcomes) - len(failed)} of {len(outcomes)} students autograded"
           f"{'' if not failed else '; failed: ' + ', '.join(o.student for o in failed)}")
     return 1 if failed else 0

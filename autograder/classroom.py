@@ -37,6 +37,10 @@ class NotReleased(LookupError):
     """The assignment is not in the gradebook: mistyped, or never released."""
 
 
+class NotSubmitted(LookupError):
+    """A student named to grade has no submission of the assignment."""
+
+
 class Interrupted(Exception):
     """Grading was stopped (Ctrl-C): `graded` students of `total` were graded and are in the gradebook."""
 
@@ -51,6 +55,7 @@ class Outcome:
     ok: bool
     seconds: float
     log: str  # nbgrader's log for this student; the traceback when autograde itself failed
+    skipped: bool = False  # not tried: it failed before and has not changed since
 
 
 def course_config(root: Path, db_url: str | None = None):
@@ -66,6 +71,21 @@ def course_config(root: Path, db_url: str | None = None):
 def submitted(root: Path, assignment: str) -> list[str]:
     """Students with a submission of `assignment` in `root/submitted`, sorted."""
     return sorted(p.parent.name for p in (root / "submitted").glob(f"*/{assignment}") if p.is_dir())
+
+
+def failure_log(root: Path, assignment: str, student: str) -> Path:
+    """Where `grade` keeps nbgrader's log of a submission it could not autograde (removed once it can)."""
+    return Path(root) / "reports" / assignment / "failed" / f"{student}.log"
+
+
+def failed_before(root: Path, assignment: str, student: str) -> bool:
+    """Whether the student's submission could not be autograded and has not changed since."""
+    log = failure_log(root, assignment, student)
+    if not log.exists():
+        return False
+    folder = Path(root) / "submitted" / student / assignment
+    changed = max((p.stat().st_mtime for p in [folder, *folder.rglob("*")]), default=0.0)
+    return changed <= log.stat().st_mtime
 
 
 def scripts_first(path: str) -> str:
@@ -189,27 +209,40 @@ def grade_one(root: str, assignment: str, student: str, db_url: str | None = Non
 
 
 def grade(root: Path, assignment: str, *, workers: int | None = None, scheduler: str | None = None,
-          db_url: str | None = None, force: bool = False, progress: bool = True) -> list[Outcome]:
-    """Autograde every submitted student of `assignment`, `workers` at a time (default: one per
-    core) or on the Dask cluster at `scheduler`; the outcomes in student order."""
+          db_url: str | None = None, force: bool = False, progress: bool = True,
+          students: list[str] | None = None, retry_failed: bool = False) -> list[Outcome]:
+    """Autograde every submitted student of `assignment` (or only `students`, regraded), `workers` at a
+    time (default: one per core) or on the Dask cluster at `scheduler`; the outcomes in student order.
+    A submission nbgrader could not autograde is tried again only once it changed, or if `retry_failed`
+    (or `force`); its log is kept (`failure_log`) for the report."""
     from tqdm.auto import tqdm
 
     root = Path(root).resolve()
     db_url = course_config(root, db_url).CourseDirectory.db_url  # workers may hold an older environment
-    students = submitted(root, assignment)
-    outcomes, futures = [], []
+    everyone = submitted(root, assignment)
+    if students is not None:
+        unknown = sorted(set(students) - set(everyone))
+        if unknown:
+            raise NotSubmitted(f"no submission of {assignment} from {', '.join(unknown)} in {root / 'submitted'}")
+        everyone, force = sorted(set(students)), True
+    skipped = [s for s in everyone if not (force or retry_failed) and failed_before(root, assignment, s)]
+    todo = [s for s in everyone if s not in skipped]
+    outcomes = [Outcome(s, False, 0.0, failure_log(root, assignment, s).read_text(errors="replace"), skipped=True)
+                for s in skipped]
+    futures = []
     with _executor(workers, scheduler) as pool:
         try:
-            pool.submit(enrol, root, assignment, students, db_url).result()  # before the bar: its error stands alone
+            pool.submit(enrol, root, assignment, todo, db_url).result()  # before the bar: its error stands alone
             # Local workers keep the environment of the fork server's start: they are told the
             # temporary folder of the moment, in which the zygotes of this run go.
             tmp = None if scheduler else tempfile.gettempdir()
-            futures = [pool.submit(grade_one, str(root), assignment, s, db_url, force, tmp) for s in students]
-            with tqdm(total=len(students), desc=f"autograde {assignment}", unit="student", disable=not progress) as bar:
+            futures = [pool.submit(grade_one, str(root), assignment, s, db_url, force, tmp) for s in todo]
+            with tqdm(total=len(todo), desc=f"autograde {assignment}", unit="student", disable=not progress) as bar:
                 for future in as_completed(futures):
                     outcome = future.result()
                     if outcome is None:  # its worker saw Ctrl-C before this process did
                         raise KeyboardInterrupt
+                    keep_log(root, assignment, outcome)
                     outcomes.append(outcome)
                     bar.set_postfix_str(f"{outcome.student}: {'graded' if outcome.ok else 'FAILED'}")
                     bar.update()
@@ -219,8 +252,18 @@ def grade(root: Path, assignment: str, *, workers: int | None = None, scheduler:
             # Running students end in moments, interrupted (on a cluster: graded, as Ctrl-C stays here).
             done = wait([f for f in futures if not f.cancelled()]).done
             graded = sum(f.exception() is None and f.result() is not None for f in done)
-            raise Interrupted(graded, len(students)) from None
+            raise Interrupted(graded, len(todo)) from None
     return sorted(outcomes, key=lambda o: o.student)
+
+
+def keep_log(root: Path, assignment: str, outcome: Outcome) -> None:
+    """Keep the log of a submission that could not be autograded; forget it once one could."""
+    log = failure_log(root, assignment, outcome.student)
+    if outcome.ok:
+        log.unlink(missing_ok=True)
+    else:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(outcome.log)
 
 
 @contextmanager

@@ -104,25 +104,85 @@ def test_workers_grade_into_the_gradebook_and_temporary_folder_of_the_moment(tmp
     assert not zygote_folders(tmp), "a worker's zygote folder outlived it"
 
 
-def test_report_tells_the_class_scores_and_most_common_bugs(graded_class):
-    assert main(["--root", str(graded_class), "report", NAME]) == 0
-    folder = graded_class / "reports" / NAME
+# A class as an instructor finds it: on time, late, blank, empty, unreadable, and bugs shared or single.
+MIXED = {"on_time": "reference", "late": "reference", "blank_1": "blank", "no_zero_grad_1": "no_zero_grad",
+         "no_zero_grad_2": "no_zero_grad", "zero_grad_after_backward_1": "zero_grad_after_backward"}
+DUE, LATE, ON_TIME = "2026-12-01 12:00:00 UTC", "2026-12-02 09:30:00.000000 UTC", "2026-11-30 18:00:00.000000 UTC"
+
+
+@pytest.fixture(scope="module")
+def mixed_class(tmp_path_factory):
+    """(course root, nbgrader export's rows) of MIXED, with an empty and an unreadable submission, graded
+    with nbgrader's late penalty "zero" and reported."""
+    root = course(tmp_path_factory.mktemp("mixed") / "course", MIXED)
+    with open(root / "nbgrader_config.py", "a") as f:
+        f.write('\nc.LateSubmissionPlugin.penalty_method = "zero"\n')
+    grading.nbgrader(root, "db", "assignment", "add", NAME, f"--duedate={DUE}")
+    for student, stamp in [("late", LATE), *((s, ON_TIME) for s in MIXED if s != "late")]:
+        (root / "submitted" / student / NAME / "timestamp.txt").write_text(stamp)
+    (root / "submitted" / "empty" / NAME).mkdir(parents=True)
+    (root / "submitted" / "unreadable" / NAME).mkdir(parents=True)
+    (root / "submitted" / "unreadable" / NAME / f"{NAME}.ipynb").write_text("{ this is not a notebook")
+    assert main(["--root", str(root), "grade", NAME, "--workers", "2"]) == 1
+    assert main(["--root", str(root), "report", NAME]) == 0
+    grading.nbgrader(root, "export", "--to", str(root / "export.csv"))
+    with (root / "export.csv").open() as f:
+        return root, {row["student_id"]: row for row in csv.DictReader(f)}
+
+
+def test_report_lists_everyone_who_submitted_with_nbgraders_late_penalty(mixed_class):
+    root, exported = mixed_class
+    folder = root / "reports" / NAME
     with (folder / "scores.csv").open() as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
-    points = grade_cells(NAME)
-    assert sorted(rows) == sorted(CLASS)
-    for student, bug in CLASS.items():
-        expected = expected_scores(NAME, MATRIX[bug])
-        assert {c: float(rows[student][c]) for c in points} == expected
-        assert float(rows[student]["score"]) == sum(expected.values())
+    assert sorted(rows) == sorted([*MIXED, "empty", "unreadable"])
+    for student, row in rows.items():
+        assert float(row["score"]) == float(exported[student]["score"]), student
+        assert float(row["late_submission_penalty"]) == float(exported[student]["late_submission_penalty"])
+    assert (rows["late"]["raw_score"], rows["late"]["late_submission_penalty"], rows["late"]["score"]) == ("29", "29", "0")
+    assert [rows[s]["status"] for s in ("on_time", "blank_1", "empty", "unreadable")] == \
+        ["graded", "graded", "empty", "could not grade"]
+    for student, bug in MIXED.items():
+        assert {c: float(rows[student][c]) for c in grade_cells(NAME)} == expected_scores(NAME, MATRIX[bug])
     page = html.unescape((folder / "report.html").read_text())
-    assert page.count('<img alt="" src="data:image/png;base64,') == 2, "score distribution and failure rates"
-    # Both no_zero_grad students lose audit_zero_grad with the same message: it is the top bug of that cell.
-    message = grading.messages(graded_class, NAME, "no_zero_grad_1")["audit_zero_grad"].splitlines()[0]
-    assert f"2 × <code>{message[:100]}" in page
-    for student in CLASS:
+    assert "8 students submitted: 6 graded (1 with a late penalty), 1 could not be graded, 1 empty." in page
+    assert page.count('<img alt="" src="data:image/png;base64,') == 2, "the class's scores and each cell's"
+
+
+def test_report_names_each_cells_own_bugs_and_grading_failures_apart(mixed_class):
+    root, _ = mixed_class
+    page = html.unescape((root / "reports" / NAME / "report.html").read_text())
+    bugs, failures = page.split("<h2>The most common bugs")[1].split("<h2>Submissions that could not be graded")
+    failures = failures.split("<h2>Students")[0]
+    shared = grading.messages(root, NAME, "no_zero_grad_1")["audit_zero_grad"].splitlines()[0]
+    single = grading.messages(root, NAME, "zero_grad_after_backward_1")["audit_zero_grad"].splitlines()[0]
+    assert shared != single
+    zero_grad = bugs.split("<code>audit_zero_grad</code>")[1].split("</tr>")[0]
+    assert f"2 × <code>{shared[:100]}" in zero_grad and f"1 × <code>{single[:100]}" in zero_grad
+    assert "could not" not in bugs and "unreadable" not in bugs, "grading failures are not bugs of a cell"
+    assert "<td>unreadable</td><td>could not grade</td><td>nbformat.reader.NotJSONError: Notebook does not appear " \
+        "to be JSON" in failures
+    assert "<td>empty</td><td>empty</td><td>the submission holds no file</td>" in failures
+    for student in MIXED:
         link = f"../../feedback/{student}/{NAME}/{NAME}.html"
-        assert link in page and (folder / link).exists()
+        assert link in page and (root / "reports" / NAME / link).exists()
+
+
+def test_grades_export_as_a_file_canvas_imports_with_nbgraders_scores(mixed_class):
+    root, exported = mixed_class
+    grading.nbgrader(root, "db", "student", "add", "on_time", "--first-name=Ada", "--last-name=Lovelace",
+                     "--lms-user-id=4242")
+    grading.nbgrader(root, "export", "--exporter=autograder.lms.CanvasExportPlugin", "--to", str(root / "canvas.csv"))
+    with (root / "canvas.csv").open() as f:
+        header, possible, *rows = list(csv.reader(f))
+    assert header == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", NAME]
+    assert possible == ["Points Possible", "", "", "", "", f"{sum(grade_cells(NAME).values()):g}"]
+    got = {row[3]: row for row in rows}
+    assert sorted(got) == sorted(exported)
+    assert got["on_time"][:2] == ["Lovelace, Ada", "4242"]
+    for student, row in got.items():
+        assert float(row[5]) == float(exported[student]["score"]), student
+    assert got["late"][5] == "0" and got["on_time"][5] == "29"
 
 
 @pytest.mark.parametrize("command", [["grade", "ps01_mistyped", "--workers", "1"], ["report", "ps01_mistyped"]])
@@ -228,7 +288,7 @@ def test_an_autograde_cut_short_is_told_from_a_finished_one(tmp_path):
     assert classroom.cut_short(autograded, submitted), "killed while the notebook was being written"
 
 
-def test_a_submission_nbgrader_cannot_autograde_fails_alone(tmp_path, capsys):
+def test_a_submission_nbgrader_cannot_autograde_fails_alone_and_is_retried_once_changed(tmp_path, capsys):
     students = {"reference_1": "reference", "reference_2": "reference"}
     root = course(tmp_path / "course", students)
     broken = root / "submitted" / "broken" / NAME
@@ -242,6 +302,35 @@ def test_a_submission_nbgrader_cannot_autograde_fails_alone(tmp_path, capsys):
     got = grading.scores(root, NAME)
     assert sum(got.pop("broken").values()) == 0, "the broken submission is in the gradebook with zero"
     assert got == {student: expected_scores(NAME, MATRIX[bug]) for student, bug in students.items()}
+
+    assert main(["--root", str(root), "grade", NAME, "--workers", "2"]) == 1
+    assert "broken: not tried again" in capsys.readouterr().err, "unchanged, it is not tried on every run"
+    assert main(["--root", str(root), "grade", NAME, "--workers", "2", "--retry-failed"]) == 1
+    assert "Notebook does not appear to be JSON" in capsys.readouterr().err, "asked, it is tried again"
+    nbformat.write(submission(NAME, MATRIX["reference"], root), broken / f"{NAME}.ipynb")  # submitted again
+    assert main(["--root", str(root), "grade", NAME, "--workers", "2"]) == 0
+    assert grading.scores(root, NAME)["broken"] == expected_scores(NAME, MATRIX["reference"])
+    assert not classroom.failure_log(root, NAME, "broken").exists()
+
+
+def test_regrade_one_student_keeps_the_others_and_manual_scores(tmp_path, capsys):
+    students = {"reference_1": "reference", "no_zero_grad_1": "no_zero_grad"}
+    root = course(tmp_path / "course", students)
+    assert main(["--root", str(root), "grade", NAME, "--workers", "2"]) == 0
+    autograded = {s: root / "autograded" / s / NAME / f"{NAME}.ipynb" for s in students}
+    other = autograded["reference_1"].stat().st_mtime_ns
+    with classroom.gradebook(classroom.course_config(root)) as gb:
+        gb.find_grade("audit_zero_grad", NAME, NAME, "no_zero_grad_1").manual_score = 1.5
+        gb.db.commit()
+    regraded = autograded["no_zero_grad_1"].stat().st_mtime_ns
+    assert main(["--root", str(root), "grade", NAME, "--student", "no_zero_grad_1"]) == 0
+    assert autograded["no_zero_grad_1"].stat().st_mtime_ns != regraded, "the student named is graded again"
+    assert autograded["reference_1"].stat().st_mtime_ns == other, "no one else is"
+    got = grading.scores(root, NAME)
+    assert got["no_zero_grad_1"] == {**expected_scores(NAME, MATRIX["no_zero_grad"]), "audit_zero_grad": 1.5}
+    assert got["reference_1"] == expected_scores(NAME, MATRIX["reference"])
+    assert main(["--root", str(root), "grade", NAME, "--student", "nobody"]) == 2
+    assert "no submission of ps01_training_loop from nobody" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
