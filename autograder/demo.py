@@ -6,13 +6,14 @@ them with `autograder grade` (nbgrader's autograde, one worker per core, in the 
 each submission's score from the gradebook beside what the matrix says it must be, whether a
 visible test caught it (`!` marks the lesson's own bugs, which one must), and how many of the
 requirements the tasks state have a mutant and were caught (the mutant lost a cell).
+Then plays one assignment's round trip through nbgrader's exchange (`autograder.term`).
 Exits 1 if any grade differs from the matrix or a submission could not be autograded.
 """
 import os
 import sys
 import time
 
-from autograder import classroom, grading
+from autograder import classroom, grading, term
 from autograder.mutants import expected_scores, grade_cells, mutants, requirements, submission, visible_cells
 from autograder.notebooks import ROOT, assignments
 
@@ -52,6 +53,7 @@ def main() -> int:
             print(f"{m.name:38} {total:>7}  {'ok' if ok else 'WRONG':6}  {seen:7}  {shown}")
     print(f"\ngradebook: {root / 'gradebook.db'}; feedback-ready notebooks: {root / 'autograded'}")
     print("every grade matches the matrix" if not wrong else f"{wrong} submission(s) differ from the matrix")
+    term.main()
     return 1 if wrong else 0
 
 

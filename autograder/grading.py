@@ -22,9 +22,10 @@ def nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
     return command(root, "nbgrader", *args)
 
 
-def command(root: Path, tool: str, *args: str) -> subprocess.CompletedProcess:
-    """Run `python -m TOOL ARGS` in course root `root` with this Python; raise with its log if it fails."""
-    env = {k: v for k, v in os.environ.items() if k != "COURSE_DB_URL"}
+def command(root: Path, tool: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m TOOL ARGS` in course root `root` with this Python, `env` over this environment;
+    raise with its log if it fails."""
+    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "COURSE_DB_URL"}
     env["PATH"] = classroom.scripts_first(env.get("PATH", ""))
     done = subprocess.run([sys.executable, "-m", tool, *args], cwd=root, env=env,
                           capture_output=True, text=True, stdin=subprocess.DEVNULL)

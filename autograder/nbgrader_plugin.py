@@ -29,7 +29,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.nbgraderformat import MetadataValidator, ValidationError
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from nbgrader.utils import is_grade, is_solution
-from traitlets import Bool, Enum, Type
+from traitlets import Bool, Enum, List, Type
 
 from autograder import sandbox
 from autograder.audit import AUDIT_DIR_ENV, Runner, zygote
@@ -402,6 +402,9 @@ class WrapOutputs(NbGraderPreprocessor):
     """Feedback pages whose outputs wrap at the page's width: an audit's message is one long line,
     and its second half, how to find the bug, would sit off-screen."""
 
+    # The feedback exporter hands each of its preprocessors this setting (nbgrader's GetGrades takes it
+    # likewise): taken, so that the log shows no warning of an unknown option.
+    display_data_priority = List().tag(config=True)
     css = ("div.output_area pre, div.output_subarea pre, div.output_text pre "
            "{white-space: pre-wrap !important; overflow-wrap: anywhere; word-break: normal;}")
 

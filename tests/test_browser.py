@@ -4,28 +4,18 @@ with its kernel, its tasks and nbgrader's Validate button. The LR-schedule noteb
 top to bottom without an error; its schedule explorer renders and redraws when a slider moves;
 nbgrader's Validate button passes it. Screenshots are kept in build/test-artifacts/."""
 import json
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
 import nbformat
 import pytest
-from playwright.sync_api import sync_playwright
 
 from autograder.export import export
 from autograder.mutants import mutants, submission
 from autograder.notebooks import ROOT, assignments, release_path
+from conftest import ARTIFACTS, TOKEN, jupyterlab
 
 pytestmark = pytest.mark.browser
 NAME = "ps03_lr_schedules"
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "build" / "test-artifacts"
-# Debian's Chromium as root in a container, with no network: no sandbox, no GPU, no phoning home.
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
@@ -34,39 +24,16 @@ def lab(tmp_path_factory):
     filled in; the URL of the server's tree with its token, as a format string for the path. Each
     page opens in a fresh workspace (`reset`), holding only that notebook. The lab's own settings
     attach every cell to the page, so that the tests see all of a notebook, not the part in view."""
-    assert shutil.which(CHROMIUM), "needs Debian's chromium (`apt-get install chromium`; `make test` installs it)"
     root = tmp_path_factory.mktemp("lab")
     export(root, "course-org/student")
     (root / "filled").mkdir()
     nbformat.write(submission(NAME, mutants(NAME)[0]), root / "filled" / f"{NAME}.ipynb")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    token = "browser-test"
     settings = root.parent / f"{root.name}-settings"
     (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
         json.dumps({"windowingMode": "none"}))
-    log = open(root / "lab.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-                               "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-                               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-                               f"--LabApp.user_settings_dir={settings}"],
-                              cwd=root, stdout=log, stderr=subprocess.STDOUT)  # Binder's: the repo's root
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, (root / "lab.log").read_text()
-                time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/lab/tree/{{}}?reset&token={token}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+    with jupyterlab(root, f"--LabApp.user_settings_dir={settings}") as url:
+        yield f"{url}/lab/tree/{{}}?reset&token={TOKEN}"
 
 
 def start_kernel(page) -> None:
@@ -82,15 +49,6 @@ def start_kernel(page) -> None:
             return
         time.sleep(0.5)
     raise AssertionError("the notebook's kernel did not start")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.mark.parametrize("name", assignments())
