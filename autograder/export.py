@@ -2,11 +2,14 @@
 
 Usage: python -m autograder.export DEST [--repo OWNER/NAME]   (or `make student-export DEST=...`)
 Writes DEST with release/, course/, datasets/, environment.yml (what Binder builds), a pyproject
-that installs only the `course` package, an nbgrader_config.py that makes Validate run each cell as
-the grader does (its timeout, stderr never an error: `course.validation`), and a README whose Binder links open each assignment in
-JupyterLab. Refuses (and writes nothing) if the result would hold anything from `autograder.leaks`.
+that installs only the `course` package (torch as conda installed it), an nbgrader_config.py that
+makes Validate run each cell as the grader does (its timeout, stderr never an error:
+`course.validation`), .jupyter/ (Binder's home is the repo, so JupyterLab reads it there: nbgrader's
+instructor tools and JupyterLab's news prompt turned off), and a README whose Binder links open each
+assignment in JupyterLab and that says how to hand in. Refuses (and writes nothing) if the result would hold anything from `autograder.leaks`.
 """
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -27,11 +30,18 @@ name = "training-loops-student"
 version = "0.1.0"
 description = "Training loops that really learn: the student notebooks and their helpers"
 requires-python = ">=3.11"
-dependencies = ["torch==2.13.0", "numpy", "matplotlib", "ipywidgets", "tqdm"]
+dependencies = ["torch>=2.13,<2.14", "numpy", "matplotlib", "ipywidgets", "tqdm"]
 
 [tool.setuptools]
 packages = ["course"]
 """
+# A student needs nbgrader's Validate button and Assignment List, never its instructor tools; nor
+# JupyterLab's prompt to fetch news from the internet.
+PAGE_CONFIG = {"disabledExtensions": {"@jupyter/nbgrader:formgrader": True, "@jupyter/nbgrader:create-assignment": True,
+                                      "@jupyter/nbgrader:course-list": True,
+                                      "@jupyterlab/apputils-extension:announcements": True}}
+SERVER_CONFIG = {"ServerApp": {"jpserver_extensions": {"nbgrader.server_extensions.formgrader": False,
+                                                       "nbgrader.server_extensions.course_list": False}}}
 NBGRADER_CONFIG = '''"""nbgrader's Validate runs each cell as the autograder will: the same timeout, and a cell's result
 depends only on whether it raised (what it writes to stderr never fails it)."""
 from course.validation import configure
@@ -77,9 +87,20 @@ jupyter lab release/
 ## Before you hand in
 
 Run **Kernel → Restart Kernel and Run All Cells**, check that every visible test passes, and
-press **Validate** (nbgrader's button in the notebook toolbar). After submission, hidden audits
-run your functions on new problems in a clean process: code that trains correctly passes them,
-whatever its style, and the feedback of a failed audit says what went wrong and where to look.
+press **Validate** (nbgrader's button in the notebook toolbar): it runs the notebook as the grader
+will and says which tests fail. After submission, hidden audits run your functions on new problems
+in a clean process: code that trains correctly passes them, whatever its style, and the feedback of
+a failed audit says what went wrong and where to look.
+
+## Hand in
+
+Hand in the notebook itself, `release/<assignment>/<assignment>.ipynb`, under that name (the grader
+looks for it): on your course's JupyterHub, from **Nbgrader → Assignment List** (Submit); anywhere
+else, as your course says (an upload to its LMS, for example), after **File → Download**.
+
+**A Binder session is temporary.** It ends about ten minutes after its tab is closed or left idle,
+and nothing you wrote is kept: download your notebook (**File → Download**) before you
+leave, and upload it again (the upload button of the file browser) to go on later.
 
 `course/` holds the helpers the notebooks import (datasets, synthetic data, plots);
 `datasets/` holds the two real datasets (see `datasets/README.md` for their provenance).
@@ -98,6 +119,9 @@ def export(dest: Path, repo: str) -> None:
         (out / "pyproject.toml").write_text(PYPROJECT)
         (out / "nbgrader_config.py").write_text(NBGRADER_CONFIG)
         (out / "README.md").write_text(readme(repo))
+        (out / ".jupyter" / "labconfig").mkdir(parents=True)
+        (out / ".jupyter" / "labconfig" / "page_config.json").write_text(json.dumps(PAGE_CONFIG, indent=2) + "\n")
+        (out / ".jupyter" / "jupyter_server_config.json").write_text(json.dumps(SERVER_CONFIG, indent=2) + "\n")
         found = leaks(out)
         if found:
             raise SystemExit("the export would leak, nothing written:\n" + "\n".join(found))

@@ -1,5 +1,6 @@
 """Shared by the suites: every assignment's cases carry that assignment's mark; the browser suites
 get JupyterLab on a loopback port and Debian's Chromium driven by Playwright."""
+import os
 import shutil
 import socket
 import subprocess
@@ -33,9 +34,9 @@ ASSIGNMENTS = assignments()
 
 
 @contextmanager
-def jupyterlab(root: Path, *options: str) -> Iterator[str]:
-    """JupyterLab serving `root` on a loopback port, with `options`, its log in `root`/lab.log; yields
-    its base URL (the token is TOKEN)."""
+def jupyterlab(root: Path, *options: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """JupyterLab serving `root` on a loopback port, with `options` and `env` over this environment,
+    its log in `root`/lab.log; yields its base URL (the token is TOKEN)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -43,7 +44,8 @@ def jupyterlab(root: Path, *options: str) -> Iterator[str]:
         server = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
                                    "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
                                    f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}", *options],
-                                  cwd=root, stdout=log, stderr=subprocess.STDOUT)  # Binder's: the repo's root
+                                  cwd=root, env={**os.environ, **(env or {})},
+                                  stdout=log, stderr=subprocess.STDOUT)  # Binder's: the repo's root
         try:
             deadline = time.monotonic() + 60
             while True:

@@ -5,6 +5,8 @@ top to bottom without an error; its schedule explorer renders and redraws when a
 nbgrader's Validate button passes it. Screenshots are kept in build/test-artifacts/."""
 import json
 import time
+import urllib.error
+import urllib.request
 
 import nbformat
 import pytest
@@ -32,7 +34,8 @@ def lab(tmp_path_factory):
     (settings / "@jupyterlab" / "notebook-extension").mkdir(parents=True)
     (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
         json.dumps({"windowingMode": "none"}))
-    with jupyterlab(root, f"--LabApp.user_settings_dir={settings}") as url:
+    # On Binder the repo is the home folder, whose .jupyter/ JupyterLab reads
+    with jupyterlab(root, f"--LabApp.user_settings_dir={settings}", env={"JUPYTER_CONFIG_DIR": str(root / ".jupyter")}) as url:
         yield f"{url}/lab/tree/{{}}?reset&token={TOKEN}"
 
 
@@ -65,6 +68,29 @@ def test_every_assignment_opens_in_jupyterlab_where_its_binder_link_points(lab, 
         page.locator(".jp-CodeCell", has_text="YOUR CODE HERE").first.wait_for(timeout=30_000)
     finally:
         page.screenshot(path=ARTIFACTS / f"{name}-opened.png")
+        page.close()
+
+
+def test_a_student_sees_no_instructor_tool_and_no_news_prompt(lab, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(lab.format(release_path(NAME).relative_to(ROOT).as_posix()))
+        start_kernel(page)
+        page.get_by_role("menuitem", name="Nbgrader", exact=True).click()
+        shown = page.locator(".lm-Menu-item:not(.lm-mod-hidden) .lm-Menu-itemLabel").all_inner_texts()
+        page.screenshot(path=ARTIFACTS / "student-nbgrader-menu.png")
+        assert "Assignment List" in shown, shown
+        assert not {"Formgrader", "Formgrader (local)", "Create assignment", "Course List"} & set(shown), shown
+        page.keyboard.press("Escape")
+        page.wait_for_timeout(3000)  # the news prompt shows a few seconds after the lab has loaded
+        assert page.get_by_text("Create Assignment").count() == 0, "the instructor's sidebar"
+        assert page.get_by_text("official Jupyter news").count() == 0
+        base, token = lab.split("/lab/tree/")[0], TOKEN
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/formgrader?token={token}", timeout=30)
+        assert refused.value.code == 404, "the Formgrader's pages are not served"
+    finally:
+        page.screenshot(path=ARTIFACTS / "student-no-instructor-tools.png")
         page.close()
 
 

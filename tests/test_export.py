@@ -9,6 +9,7 @@ import tomllib
 import nbformat
 import pytest
 import yaml
+from packaging.specifiers import SpecifierSet
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -29,7 +30,8 @@ def export(tmp_path_factory):
 
 def test_export_holds_the_student_world_and_nothing_else(export):
     assert sorted(p.name for p in export.iterdir()) == [
-        "README.md", "course", "datasets", "environment.yml", "nbgrader_config.py", "pyproject.toml", "release"]
+        ".jupyter", "README.md", "course", "datasets", "environment.yml", "nbgrader_config.py", "pyproject.toml",
+        "release"]
     assert sorted(p.name for p in (export / "release").iterdir()) == assignments()
     assert not leaks(export)
     text = "\n".join(p.read_text(errors="replace") for p in export.rglob("*") if p.is_file())
@@ -75,6 +77,10 @@ def test_binder_environment_agrees_with_the_pinned_requirements(export):
     assert pip == ["-e ."], "the rest comes from conda-forge; pip only installs the course package"
     needs = tomllib.loads((export / "pyproject.toml").read_text())["project"]["dependencies"]
     assert {re.split(r"[=<>]", d)[0] for d in needs} <= {named.get(c, c) for c in conda}
+    # pip must accept whichever 2.13 release conda installed, so that it never fetches another torch
+    torch = SpecifierSet(next(d for d in needs if d.startswith("torch"))[len("torch"):])
+    assert all(v in torch for v in [pins["torch"], conda["pytorch-cpu"] + ".0", conda["pytorch-cpu"] + ".9"])
+    assert "2.14.0" not in torch
 
 
 @pytest.mark.parametrize("name", assignments())
