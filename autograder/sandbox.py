@@ -55,8 +55,9 @@ ENV = {
     "OMP_NUM_THREADS": "1",
 }  # set in the sandbox, over the grader's environment
 # Of the grader's environment, sandboxed code sees only these: nothing that could hold a secret (such
-# as COURSE_DB_URL, the gradebook's address with its password).
-PASSED = re.compile(r"PATH|PWD|LANG|LANGUAGE|LC_\w+|TZ|TERM|USER|LOGNAME|PYTHON\w*|JPY_\w+|TQDM_\w+|MPLBACKEND|"
+# as COURSE_DB_URL, the gradebook's address with its password, or JupyterHub's JPY_API_TOKEN when the
+# instructor grades in a hub's server).
+PASSED = re.compile(r"PATH|PWD|LANG|LANGUAGE|LC_\w+|TZ|TERM|USER|LOGNAME|PYTHON\w*|TQDM_\w+|MPLBACKEND|"
                     r"NBGRADER_EXECUTION|CUDA_VISIBLE_DEVICES|COURSE_DATASETS_DIR")
 
 

@@ -143,5 +143,6 @@ def test_each_kernel_is_a_fresh_process_that_finds_nothing_of_the_last_student(t
 
 def test_sandboxed_code_sees_no_secret_of_the_graders_environment():
     env = sandbox.environment({"PATH": "/usr/bin", "COURSE_DB_URL": "postgresql+psycopg://ta:secret@db/gradebook",
-                               "AWS_SECRET_ACCESS_KEY": "x", "NBGRADER_EXECUTION": "autograde"})
+                               "AWS_SECRET_ACCESS_KEY": "x", "NBGRADER_EXECUTION": "autograde",
+                               "JPY_API_TOKEN": "hub", "JUPYTERHUB_API_TOKEN": "hub", "JPY_PARENT_PID": "4242"})
     assert env == {"PATH": "/usr/bin", "NBGRADER_EXECUTION": "autograde", **sandbox.ENV}
