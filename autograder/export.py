@@ -6,7 +6,8 @@ that installs only the `course` package (torch as conda installed it), an nbgrad
 makes Validate run each cell as the grader does (its timeout, stderr never an error:
 `course.validation`), .jupyter/ (Binder's home is the repo, so JupyterLab reads it there: nbgrader's
 instructor tools and JupyterLab's news prompt turned off), and a README whose Binder links open each
-assignment in JupyterLab and that says how to hand in. Refuses (and writes nothing) if the result would hold anything from `autograder.leaks`.
+assignment in JupyterLab and that says how to hand in. Refuses (and writes nothing) if the result
+would hold anything from `autograder.leaks`.
 """
 import argparse
 import json
