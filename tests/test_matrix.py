@@ -62,22 +62,19 @@ def test_feedback_shows_the_verdict_and_no_test_logic(graded):
 
 @pytest.mark.ps01
 @pytest.mark.browser
-def test_feedback_pages_wrap_each_message_at_the_page_width(graded):
+def test_feedback_pages_wrap_each_message_at_the_page_width(graded, browser):
     """Opened in Chromium at a laptop's width, no output of the feedback page runs past its box: an
     audit's message is one long line, whose second half says how to find the bug."""
-    from playwright.sync_api import sync_playwright
-    from test_browser import CHROMIUM, FLAGS
-
     root, _ = graded("ps01_training_loop")
     grading.feedback(root, "ps01_training_loop", "no_zero_grad")
     page_file = root / "feedback" / "no_zero_grad" / "ps01_training_loop" / "ps01_training_loop.html"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1024, "height": 768})
+    page = browser.new_page(viewport={"width": 1024, "height": 768})
+    try:
         page.goto(page_file.as_uri())
         widths = page.evaluate("[...document.querySelectorAll('div.output_area pre')]"
                                ".map(e => [e.scrollWidth, e.clientWidth, e.textContent])")
-        browser.close()
+    finally:
+        page.close()
     long = [text for _, width, text in widths if len(text) > 2 * width / 8]  # more than two lines' worth
     assert any("zero_grad" in text for text in long), "the audit's message is on the page, longer than a line"
     assert all(scroll <= width + 1 for scroll, width, _ in widths), \
