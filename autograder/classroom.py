@@ -73,6 +73,11 @@ def submitted(root: Path, assignment: str) -> list[str]:
     return sorted(p.parent.name for p in (root / "submitted").glob(f"*/{assignment}") if p.is_dir())
 
 
+def after_penalty(raw: float, penalty: float | None) -> float:
+    """A score after nbgrader's late penalty, as `nbgrader export` counts it: never below 0."""
+    return max(0.0, raw - (penalty or 0.0))
+
+
 def failure_log(root: Path, assignment: str, student: str) -> Path:
     """Where `grade` keeps nbgrader's log of a submission it could not autograde (removed once it can)."""
     return Path(root) / "reports" / assignment / "failed" / f"{student}.log"

@@ -14,6 +14,8 @@ import csv
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import ExportPlugin
 
+from autograder.classroom import after_penalty
+
 HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 
 
@@ -41,4 +43,4 @@ def score(gradebook: Gradebook, assignment: str, student: str) -> float:
         submission = gradebook.find_submission(assignment, student)
     except MissingEntry:
         return 0.0
-    return max(0.0, submission.score - (submission.late_submission_penalty or 0.0))
+    return after_penalty(submission.score, submission.late_submission_penalty)

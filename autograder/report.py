@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from autograder import grading
-from autograder.classroom import course_config, failure_log, find_assignment, gradebook, submitted
+from autograder.classroom import after_penalty, course_config, failure_log, find_assignment, gradebook, submitted
 
 MESSAGE_CHARS = 200  # a failure message is cut here in the table; the feedback page has it whole
 MESSAGES_SHOWN = 5  # per grade cell: every message two students or more share comes first
@@ -42,7 +42,7 @@ class Student:
     @property
     def score(self) -> float:
         """The score after the late penalty, as `nbgrader export` gives it."""
-        return max(0.0, self.raw - self.penalty)
+        return after_penalty(self.raw, self.penalty)
 
 
 @dataclass(frozen=True)

@@ -92,5 +92,5 @@ def main() -> None:
           f"release_feedback, fetch_feedback")
     print(f"{'student':10} {'raw':>5} {'penalty':>7} {'score':>5}  feedback fetched")
     for student, got in turned.items():
-        print(f"{student:10} {got.raw:5g} {got.penalty:7g} {max(0.0, got.raw - got.penalty):5g}  "
+        print(f"{student:10} {got.raw:5g} {got.penalty:7g} {classroom.after_penalty(got.raw, got.penalty):5g}  "
               f"{os.path.relpath(got.feedback, folder)}")
