@@ -39,7 +39,7 @@ from course.plots import plot_losses, verification_table
 torch.manual_seed(0);
 
 # %% [markdown]
-# ## 1. What a forgotten zero_grad does to a gradient
+# ## What a forgotten zero_grad does to a gradient
 #
 # Below, the same batch is used for 10 steps. With `zero_grad`, the gradient norm at each step is
 # that step's own gradient, and it shrinks as the model learns. Without it, each step applies the
@@ -68,7 +68,7 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# ## 2. Accumulation: several backward passes, one step
+# ## 1. Accumulation: several backward passes, one step
 #
 # Cut a batch of 32 samples into 4 micro-batches of 8. The mean loss over the 32 samples is the
 # mean of the four micro-batch means, so its gradient is
@@ -96,7 +96,9 @@ plt.show()
 #   micro-batches.
 #
 # `itertools.islice(batches, accum_steps)` takes the next window from an iterator over the loader,
-# and returns fewer items (or none) at the end:
+# and returns fewer items (or none) at the end. Make that iterator once, with `batches = iter(loader)`:
+# sliced directly, the loader would start again from its first batch at every window. Below,
+# `while window := list(...)` assigns the next window and ends the loop when it comes back empty:
 
 # %% nbgrader={"grade_id": "demo_windows", "locked": true}
 batches = iter(range(1, 11))  # stand-ins for 10 micro-batches
@@ -253,10 +255,11 @@ audit("ps02.accumulated_epoch_loss")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 3. See it: accumulation is large-batch training
+# ## See it: accumulation is large-batch training
 #
 # Train the same model from the same start twice: with batches of 32, and with micro-batches of 8
-# accumulated over 4. The two loss curves are the same curve, up to float rounding.
+# accumulated over 4. The two loss curves are the same curve, up to float rounding (the cell prints
+# their largest difference).
 
 # %% nbgrader={"grade_id": "demo_equivalence", "locked": true}
 x, y = make_blobs(n=256, n_classes=3, spread=1.5, seed=3)

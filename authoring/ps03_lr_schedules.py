@@ -42,13 +42,15 @@ from course.plots import schedule_explorer, verification_table
 torch.manual_seed(0);
 
 # %% [markdown]
-# ## 1. Why change the learning rate while training
+# ## Why change the learning rate while training
 #
 # An optimizer reads its learning rate from `optimizer.param_groups[i]["lr"]` at every
-# `step()`, so whatever writes that number is a schedule. Below, a linear classifier trains on
-# three overlapping classes (no line separates them, so the mini-batch gradients never agree)
-# three ways: a large constant LR, a small constant LR, and the large LR shrunk linearly to 0 by
-# writing `param_groups`.
+# `step()`, so whatever writes that number is a schedule. (`param_groups` is a list of dicts, one
+# per **parameter group**: some of the parameters, with settings of their own such as `"lr"`;
+# `torch.optim.SGD(model.parameters(), lr=...)` makes a single group.) Below, a linear classifier
+# trains on three overlapping classes (no line separates them, so the mini-batch gradients never
+# agree) three ways: a large constant LR, a small constant LR, and the large LR shrunk linearly to
+# 0 by writing `param_groups`.
 
 # %% nbgrader={"grade_id": "demo_why_schedule", "locked": true}
 x_noisy, y_noisy = make_blobs(n=600, n_classes=3, spread=1.5, seed=0)
@@ -96,7 +98,7 @@ display(Markdown(verification_table({label: {"loss at start": curve[0], "final l
 # steady but still far from done after 10 epochs. The decaying one drops as fast as the large LR
 # and ends lowest: its last steps are small enough to settle.
 #
-# ## 2. Step decay
+# ## 1. Step decay
 #
 # The oldest schedule: keep `base_lr` for `step_size` steps, then multiply by `gamma`, and again
 # every `step_size` steps. With `base_lr=0.1, step_size=3, gamma=0.5`:
@@ -107,7 +109,8 @@ display(Markdown(verification_table({label: {"loss at start": curve[0], "final l
 #
 # **Task 1.** Write `step_decay(step, *, base_lr, step_size, gamma) -> float`: the learning rate at
 # `step` (0, 1, 2, ...), the LR that `torch.optim.lr_scheduler.StepLR` sets after `step` calls of
-# `scheduler.step()`.
+# `scheduler.step()` (PyTorch's step-decay scheduler; *Schedulers in PyTorch*, below, shows how
+# one works).
 #
 # - **R1.1** It returns `base_lr` itself for steps 0 to `step_size - 1`: the first decay comes at
 #   step `step_size`, not before.
@@ -143,13 +146,14 @@ audit("ps03.step_decay")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 3. Warmup, then cosine decay
+# ## 2. Warmup, then cosine decay
 #
 # Large models start from random weights whose gradients can be huge and misleading; a few
-# steps with a small, growing LR (the **warmup**) let Adam's statistics and the weights settle
-# before the full LR is used. After that, a **cosine** curve brings the LR smoothly from
-# `base_lr` down to `min_lr` at `total_steps`, slow at first and slow at the end. Past
-# `total_steps` (if training runs on), the LR stays at `min_lr`.
+# steps with a small, growing LR (the **warmup**) let the weights settle, and with them the
+# statistics of an optimizer such as Adam (`torch.optim.Adam`, which sizes each parameter's step
+# from running averages of its past gradients), before the full LR is used. After that, a
+# **cosine** curve brings the LR smoothly from `base_lr` down to `min_lr` at `total_steps`, slow at
+# first and slow at the end. Past `total_steps` (if training runs on), the LR stays at `min_lr`.
 #
 # With $W$ = `warmup_steps` and $T$ = `total_steps` ($0 \le W < T$):
 #
@@ -238,9 +242,10 @@ schedule_explorer(
 )
 
 # %% [markdown]
-# ## 4. Schedulers in PyTorch
+# ## 3. Schedulers in PyTorch
 #
-# `torch.optim.lr_scheduler` turns a schedule into an object that writes the optimizer's LR:
+# `torch.optim.lr_scheduler` turns a schedule into an object that writes the LR of every
+# parameter group of an optimizer (below, an SGD built with two groups, of LR 0.1 and 0.02):
 #
 # | moment | what the scheduler does |
 # |---|---|
@@ -362,7 +367,7 @@ audit("ps03.unknown_kind")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 5. Where `scheduler.step()` goes
+# ## 4. Where `scheduler.step()` goes
 #
 # The optimizer uses the LR that is in `param_groups` *when `optimizer.step()` runs*. So the
 # scheduler moves the LR on *after* the optimizer's step, ready for the next one:
@@ -376,8 +381,8 @@ audit("ps03.unknown_kind")
 # Call it before `optimizer.step()` and step 0's LR is never used (PyTorch even warns about this
 # order). And call it once per *optimizer step* when the schedule was built in optimizer steps
 # (`total_steps = epochs * batches per epoch`), not once per epoch: below, a cosine schedule built
-# for 4 epochs of 25 batches is stepped both ways. Stepped per epoch, it believes only 4 of its
-# 100 steps have passed when training ends.
+# for 4 epochs of 25 batches is stepped both ways. Stepped per epoch, it believes only a few of its
+# steps have passed when training ends (the cell prints its count, `last_epoch`).
 
 # %% nbgrader={"grade_id": "demo_per_step_vs_per_epoch", "locked": true}
 fig, ax = plt.subplots(figsize=(6, 3))
@@ -394,6 +399,7 @@ for label, per_epoch in [("scheduler.step() every batch", False), ("scheduler.st
         if per_epoch:
             cosine.step()
     ax.plot(used, label=label)
+    print(f"{label}: {cosine.last_epoch} of the schedule's {cosine.T_max} steps counted, last LR used {used[-1]:.2g}")
 ax.set(xlabel="optimizer step", ylabel="LR used", title="One schedule, stepped per batch or per epoch")
 ax.grid(alpha=0.3)
 ax.legend()
@@ -502,11 +508,14 @@ audit("ps03.decay_beats_constant")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 6. See it: three schedules on the noisy problem
+# ## See it: three schedules on the noisy problem
 #
-# The problem of section 1 again, now with your scheduler and your loop: the same large LR kept
-# constant, decayed in steps, and warmed up then decayed along a cosine. Left, the LR each step
-# used (your `history["lr"]`); right, the batch losses averaged over each epoch.
+# The noisy problem of *Why change the learning rate while training* again, now with your
+# scheduler and your loop: the same large LR kept constant, decayed in steps, and warmed up then
+# decayed along a cosine. The constant run gets a scheduler too, so that the same loop runs all
+# three: `LambdaLR(opt, lambda step: 1.0)` multiplies the base LR by 1 at every step. Left, the LR
+# each step used (your `history["lr"]`); right, the batch losses averaged over each epoch; below,
+# the loss of each final model on all 600 samples.
 
 # %% nbgrader={"grade_id": "demo_three_schedules", "locked": true}
 total = EPOCHS * len(loader_noisy)
@@ -535,6 +544,9 @@ for ax in (ax_lr, ax_loss):
     ax.legend()
 fig.tight_layout()
 plt.show()
-print("| schedule | final loss on all 600 samples |\n|---|---|")
-for label, (_, final) in results.items():
-    print(f"| {label} | {final:.4f} |")
+display(Markdown(verification_table({label: {"final loss on all 600 samples": final}
+                                      for label, (_, final) in results.items()})))
+
+# %% [markdown]
+# Both decaying schedules end below the constant LR, which keeps bouncing around the minimum to
+# the last epoch.

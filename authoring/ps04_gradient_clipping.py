@@ -29,7 +29,7 @@
 # instrumented optimizer that records the gradient at every `optimizer.step()`. Tasks 1 to 3 are
 # written with plain tensor operations: writing them is the point, and `torch.nn.utils`'s clipping
 # functions are there to compare against.
-# Before submitting, run **Kernel → Restart & Run All** and press **Validate**.
+# Before submitting, run **Kernel → Restart Kernel and Run All Cells…** and press **Validate**.
 
 # %% nbgrader={"grade_id": "imports", "locked": true}
 import math
@@ -69,8 +69,9 @@ torch.manual_seed(0);
 # sum (5 + 12 = 17). Parameters that received no gradient (`p.grad is None`: frozen, or not used
 # in this forward pass) are skipped.
 #
-# Gradients become huge when the inputs are on a large scale. Below, the same small network gets
-# the same data twice, once standardised and once in units 10 times larger:
+# Gradients grow with the scale of the inputs. Below, the same small network gets the same data
+# twice, once standardised and once in units 10 times larger, and the bars compare each
+# parameter's gradient norm (on a log scale):
 
 # %% nbgrader={"grade_id": "demo_per_parameter_norms", "locked": true}
 g = torch.Generator().manual_seed(1)
@@ -148,7 +149,7 @@ audit("ps04.global_grad_norm")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 2. Clipping by norm, clipping by value
+# ## Clipping by norm, clipping by value
 #
 # Two ways to cap a gradient:
 #
@@ -181,6 +182,8 @@ angle = lambda v: math.degrees(math.atan2(v[1].item(), v[0].item()))
 print(f"direction: gradient {angle(grad):.1f} deg, by norm {angle(by_norm):.1f} deg, by value {angle(by_value):.1f} deg")
 
 # %% [markdown]
+# ## 2. Clipping by norm
+#
 # **Task 2.** Write `clip_grad_norm(parameters, max_norm, norm_type=2.0) -> float`, your own
 # `torch.nn.utils.clip_grad_norm_`:
 #
@@ -267,6 +270,8 @@ audit("ps04.clip_inf_norm")
 ### END HIDDEN TESTS
 
 # %% [markdown]
+# ## 3. Clipping by value
+#
 # **Task 3.** Write `clip_grad_value(parameters, clip_value)`, your own
 # `torch.nn.utils.clip_grad_value_` (what it returns is not used):
 #
@@ -307,7 +312,7 @@ audit("ps04.clip_grad_value")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 3. Where clipping sits in a training step
+# ## 4. Where clipping sits in a training step
 #
 # Clipping acts on the gradient that `optimizer.step()` is about to apply, so it goes between the
 # two:
@@ -321,8 +326,10 @@ audit("ps04.clip_grad_value")
 # | `optimizer.step()` | applies the (clipped) gradient | after it: clip a gradient already applied, too late |
 #
 # Keep the returned `norm`: the norm *before* clipping is the best early warning of exploding
-# gradients. (With mixed precision, `GradScaler` needs `scaler.unscale_(optimizer)` before clipping;
-# not needed here.)
+# gradients. (With mixed precision, training in 16-bit floats, `torch.amp.GradScaler` multiplies
+# the loss by a large factor so that small gradients do not round to zero, and so every `.grad`
+# holds the gradient times that factor: call `scaler.unscale_(optimizer)` before clipping. Not
+# needed here.)
 #
 # **Task 4.** Write `train_step_clipped(model, loss_fn, optimizer, xb, yb, max_norm) -> tuple[float, float]`:
 # one training step on the batch `(xb, yb)`, in the order of the table.
@@ -415,14 +422,16 @@ audit("ps04.clipped_training_converges")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 4. See it: clipping rescues a training run that explodes
+# ## See it: clipping rescues a training run that explodes
 #
 # A small MLP learns a regression whose inputs come in units 10 times too large, with SGD at
 # `lr=0.2`. `max_norm=math.inf` never clips (the factor `inf / norm` is never below 1), so the same
-# `train_step_clipped` gives the unclipped run. The first gradient has a norm of about 50: unclipped,
-# a step of `lr * 50` throws the weights where the next gradient is a thousand times larger, and
-# within a few steps the loss overflows to `inf` and then `nan` (the curve stops on the log-scale
-# plot). Clipped to norm 1, each step moves the weights by at most `lr * 1`, and the loss falls.
+# `train_step_clipped` gives the unclipped run. Its first gradient's norm (the table's *first norm*)
+# is far above 1: unclipped, a step of `lr` times that norm throws the weights where the next
+# gradient (*second norm*) is far larger still, and within a few steps the loss overflows to `inf`
+# and then `nan` (the curve stops on the log-scale plot; the table's last column gives the step).
+# Clipped to norm 1, each step moves the weights by at most `lr * 1`, and the loss falls. The third
+# run takes the inputs back to a sensible scale, with a learning rate chosen for it, and no clipping.
 
 # %% nbgrader={"grade_id": "demo_rescue", "locked": true}
 g = torch.Generator().manual_seed(5)
@@ -455,7 +464,8 @@ axes[0].legend(fontsize=8)
 fig.tight_layout()
 plt.show()
 display(Markdown(verification_table({
-    label: {"first loss": losses[0], "last loss": losses[-1], "largest norm before clipping": max(norms),
+    label: {"first loss": losses[0], "last loss": losses[-1], "first norm": norms[0], "second norm": norms[1],
+            "largest norm before clipping": max(norms),
             "loss not finite from step": next((i + 1 for i, l in enumerate(losses) if not math.isfinite(l)), "never")}
     for label, (losses, norms) in runs.items()})))
 
@@ -473,7 +483,8 @@ clipping_explorer(lambda max_norm, lr: train(max_norm, x_big, lr=lr),
 
 # %% [markdown]
 # Clipping is a seatbelt, not a cure: here the real fault is the inputs' scale, and with inputs
-# on a sensible scale and a learning rate chosen for it (green), plain SGD trains without any clipping. Clipping earns its place where rare batches give
-# rare gradient spikes that no preprocessing removes: recurrent networks, Transformers, reinforcement
-# learning. Large language models are commonly trained with `max_norm=1.0`, and the logged pre-clip
-# norm is watched for spikes. You will add it to the trainer of PS07.
+# on a sensible scale and a learning rate chosen for it (green), plain SGD trains without any
+# clipping. Clipping earns its place where rare batches give rare gradient spikes that no
+# preprocessing removes: recurrent networks, Transformers, reinforcement learning. Large language
+# models are commonly trained with `max_norm=1.0`, and the logged pre-clip norm is watched for
+# spikes. You will add it to the trainer of PS07.

@@ -32,7 +32,6 @@
 
 # %% nbgrader={"grade_id": "imports", "locked": true}
 import copy
-import time
 
 import torch
 from torch import nn
@@ -46,7 +45,7 @@ from course.plots import plot_losses, verification_table
 torch.manual_seed(0);
 
 # %% [markdown]
-# ## 1. Two layers with two modes
+# ## Two layers with two modes
 #
 # `model.train()` and `model.eval()` set the flag `training` on the model and every submodule.
 # Two common layers read it:
@@ -57,8 +56,8 @@ torch.manual_seed(0);
 # | `nn.BatchNorm1d` | normalises with the **batch's** mean and variance, and moves its running averages toward them | normalises with the **running** averages, changes nothing |
 #
 # Evaluating in train mode therefore gives a different answer every time (Dropout), depends on
-# which samples share a batch (BatchNorm), and quietly overwrites BatchNorm's running averages with
-# statistics of the validation data.
+# which samples share a batch (BatchNorm), and quietly moves BatchNorm's running averages toward the
+# statistics of the validation data (below, `running_mean` after one train-mode call).
 
 # %% nbgrader={"grade_id": "demo_modes", "locked": true}
 drop = nn.Dropout(p=0.5)
@@ -78,8 +77,10 @@ for mode in ("eval", "train", "eval"):
 
 # %% [markdown]
 # The figure below trains a small digit classifier with Dropout and BatchNorm, then measures its
-# validation accuracy 30 times: in train mode each measurement differs, in eval mode they are all
-# the same, and higher.
+# validation accuracy 30 times in each mode, each time on a fresh copy of the trained model (so that
+# no train-mode measurement moves the running averages used by the next): in train mode each
+# measurement differs, in eval mode they are all the same, and higher. The cell prints the range
+# of each.
 
 # %% nbgrader={"grade_id": "demo_noisy_evaluation", "locked": true}
 x_digits, y_digits = load_digits()
@@ -102,9 +103,10 @@ for epoch in tqdm(range(3), desc="digit classifier", leave=False):
 
 
 def accuracy_in(mode):
-    getattr(demo_model, mode)()
-    with torch.no_grad():  # autograd off: see section 2
-        return (demo_model(x_val).argmax(1) == y_val).float().mean().item()
+    model = copy.deepcopy(demo_model)
+    getattr(model, mode)()
+    with torch.no_grad():  # autograd off: see the next section
+        return (model(x_val).argmax(1) == y_val).float().mean().item()
 
 
 measured = {mode: [accuracy_in(mode) for _ in range(30)] for mode in ("train", "eval")}
@@ -115,27 +117,37 @@ ax.set(xlabel="measurement", ylabel="validation accuracy", title="The same model
 ax.grid(alpha=0.3)
 ax.legend()
 plt.show()
+for mode, values in measured.items():
+    print(f"{mode} mode: accuracy from {min(values):.4f} to {max(values):.4f}, "
+          f"{len(set(values))} distinct values in {len(values)} measurements")
 
 # %% [markdown]
-# ## 2. No graph when nothing will call backward
+# ## No graph when nothing will call backward
 #
 # In training, every operation on a tensor that requires grad records itself in the autograd
-# graph, which keeps its inputs alive until `backward()`. Evaluation never calls `backward()`, so
-# that graph is pure cost. Inside `with torch.no_grad():` nothing is recorded:
+# graph, which keeps the tensors that `backward()` will need alive until it runs. Evaluation never
+# calls `backward()`, so all it keeps is memory held for nothing. Inside `with torch.no_grad():`
+# nothing is recorded. Below, one forward pass of the digit classifier on the validation set, and
+# what autograd keeps for `backward()` (counted with `torch.autograd.graph.saved_tensors_hooks`,
+# which sees every tensor saved for it):
 
 # %% nbgrader={"grade_id": "demo_no_grad", "locked": true}
+def keep(t):  # autograd calls it on every tensor it saves for backward()
+    kept.append(t.numel() * t.element_size())
+    return t
+
+
 demo_model.eval()
-print("| | loss.requires_grad | loss.grad_fn | seconds for 50 passes |\n|---|---|---|---|")
+print("| | loss.requires_grad | loss.grad_fn | tensors kept for backward() | their size (KiB) |\n|---|---|---|---|---|")
 for label, grad_on in [("autograd on", True), ("inside torch.no_grad()", False)]:
-    with torch.set_grad_enabled(grad_on):
-        start = time.perf_counter()
-        for _ in range(50):
-            loss = nn.functional.cross_entropy(demo_model(x_val), y_val)
-        seconds = time.perf_counter() - start
-    print(f"| {label} | {loss.requires_grad} | {type(loss.grad_fn).__name__ if loss.grad_fn else None} | {seconds:.3f} |")
+    kept = []
+    with torch.set_grad_enabled(grad_on), torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+        loss = nn.functional.cross_entropy(demo_model(x_val), y_val)
+    print(f"| {label} | {loss.requires_grad} | {type(loss.grad_fn).__name__ if loss.grad_fn else None} "
+          f"| {len(kept)} | {sum(kept) / 1024:.0f} |")
 
 # %% [markdown]
-# ## 3. Give the caller back the mode it had
+# ## 1. Evaluating, and giving the caller back the mode it had
 #
 # `evaluate` is called from inside training (after each epoch, with the model in train mode) and
 # on its own (with the model already in eval mode). Either way it must leave the model in the mode
@@ -147,7 +159,8 @@ for label, grad_on in [("autograd on", True), ("inside torch.no_grad()", False)]
 # | train | eval | **train** |
 # | eval | eval | **eval** |
 #
-# Read `model.training` at the start, and end with `model.train(was_training)`.
+# Read `model.training` at the start, and end with `model.train(was_training)`: `model.train(True)`
+# is `model.train()`, and `model.train(False)` is `model.eval()`.
 #
 # **Task 1.** Write `evaluate(model, loader, loss_fn) -> dict`. The `loss_fn` you are given returns a
 # batch's mean loss (like `nn.CrossEntropyLoss()`), the model's outputs have shape `(batch, classes)`
@@ -234,7 +247,7 @@ audit("ps05.evaluate_values")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 4. A history, and when to stop
+# ## 2. A history, and when to stop
 #
 # Train too long on too little data and the model starts memorising its training set: the
 # training loss keeps falling while the validation loss turns back up. **Early stopping** watches
@@ -437,12 +450,14 @@ audit("ps05.no_patience")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 5. See it: overfitting, caught
+# ## See it: overfitting, caught
 #
 # The digit classifier again, without Dropout, on 300 training digits of which a third carry a
-# random label: the model can memorise those, and the more it does, the worse it gets on the
-# validation digits. Up to 60 epochs with `patience=5`; the dashed line marks the best epoch, whose
-# weights the model ends with.
+# random label: the model can memorise those, and once it does, the training loss keeps falling
+# while the validation loss stops improving. Up to 60 epochs with `patience=5`; the dashed line
+# marks the best epoch. The table compares the best epoch and the last epoch run, as the history
+# recorded them, with the model that `fit` returned, evaluated again: it holds the best epoch's
+# weights.
 
 # %% nbgrader={"grade_id": "demo_early_stopping", "locked": true}
 noisy_x, noisy_y = x_train[:300], y_train[:300].clone()
@@ -462,4 +477,6 @@ restored = evaluate(model, make_loader(x_val, y_val, batch_size=256), nn.CrossEn
 display(Markdown(verification_table({
     f"best epoch ({best + 1}), in the history": {"val_loss": history["val_loss"][best],
                                                "val_accuracy": history["val_accuracy"][best]},
+    f"last epoch run ({len(history['val_loss'])}), in the history": {"val_loss": history["val_loss"][-1],
+                                                                   "val_accuracy": history["val_accuracy"][-1]},
     "the model after fit, evaluated now": {"val_loss": restored["loss"], "val_accuracy": restored["accuracy"]}})))

@@ -66,7 +66,7 @@ torch.set_num_threads(1)
 torch.manual_seed(0);
 
 # %% [markdown]
-# ## 1. What a training run is made of
+# ## What a training run is made of
 #
 # Training is a deterministic function of its state, and the weights are only part of it:
 #
@@ -158,15 +158,32 @@ plt.show()
 # %% [markdown]
 # With every state restored, the resumed run gives the very same weights, `torch.equal`, not merely
 # close: computation on a CPU is deterministic, and so is every random draw once its generator's
-# state is back. (On a GPU the same holds with CUDA's RNG state added; it was measured for this
-# course on an H100.) Leave any one piece out and the runs part ways, and they keep drifting with
-# every epoch after.
+# state is back. Leave any one piece out and the runs part ways, and they keep drifting with every
+# epoch after.
 #
-# ## 2. Saving random states, and what `weights_only=True` accepts
+# > **Bit for bit: what you can expect, and where.** On a CPU, PyTorch's kernels give the same bits
+# > for the same inputs in the same order, so restoring every state is enough, as above. On a GPU it
+# > takes more:
+# >
+# > | what | why it breaks exactness | what to do |
+# > |---|---|---|
+# > | CUDA's RNG | Dropout on a GPU draws from it | save `torch.cuda.get_rng_state_all()` too (Task 1) |
+# > | nondeterministic kernels | some CUDA operations (scatter and index adds, the backward of embeddings and some pooling) add in whatever order their threads finish | `torch.use_deterministic_algorithms(True)`: a deterministic version of each such operation, or an error naming the one that has none |
+# > | cuBLAS | its matrix products keep per-stream workspaces | set the environment variable `CUBLAS_WORKSPACE_CONFIG=:4096:8` before CUDA starts; `use_deterministic_algorithms` raises without it |
+# > | cuDNN | `torch.backends.cudnn.benchmark = True` times several convolution algorithms and keeps the fastest, which can change from run to run | leave `benchmark` off; `use_deterministic_algorithms` also restricts cuDNN to deterministic algorithms |
+# > | DataLoader workers | with `num_workers > 0`, each worker seeds its torch, numpy and `random` from a base seed the loader draws from its generator at the start of every epoch | save the loader's generator (Task 1) and resume at an epoch boundary; `persistent_workers=True` keeps each worker's RNGs across epochs, where no checkpoint reaches them |
+# >
+# > With all of it, on the same machine with the same GPU, driver and library versions, a resumed run
+# > matches the one that never stopped bit for bit. Across GPU models, CUDA or PyTorch versions, or
+# > between a CPU and a GPU, expect close, not equal: the same sums, added in another order, round
+# > differently. Deterministic kernels can be slower, so most runs switch them on only to debug or to
+# > compare. The grader runs on a CPU.
+#
+# ## Saving random states, and what `weights_only=True` accepts
 #
 # `torch.save` writes a Python pickle (inside a zip file). `torch.load(path, weights_only=True)`,
 # the default since torch 2.6, unpickles only tensors, numbers, strings, `None`, and lists, tuples
-# and dicts of them (section 4 says why you want that). Each RNG state fits, with one exception:
+# and dicts of them (Task 2's section says why you want that). Each RNG state fits, with one exception:
 #
 # | RNG | read | restore | `weights_only=True` accepts it? |
 # |---|---|---|---|
@@ -201,10 +218,11 @@ print(f"\nnp.random.get_state(): ({kind!r}, {type(key_array).__name__} of {len(k
 #
 # **Device trap.** `map_location` says where the tensors of a file go as it loads:
 # `torch.load(path, map_location="cuda")` moves *every* tensor to the GPU, the RNG states too, and
-# `torch.set_rng_state` then raises `TypeError: RNG state must be a torch.ByteTensor` (measured on an
-# H100). An RNG state must be a CPU tensor whatever device the model is on: call `.cpu()` on each
-# before restoring it. Weights and optimizer states need nothing: `load_state_dict` copies them to
-# wherever the model's and the optimizer's tensors live. Here the `meta` device stands in for a GPU:
+# `torch.set_rng_state` then raises a `TypeError`. An RNG state must be a CPU tensor whatever device
+# the model is on: call `.cpu()` on each before restoring it. Weights and optimizer states need
+# nothing: `load_state_dict` copies them to wherever the model's and the optimizer's tensors live.
+# This machine may have no GPU, so the `meta` device stands in for one: a device whose tensors have a
+# shape and a dtype but no data, and which, like a GPU, is not the CPU:
 
 # %% nbgrader={"grade_id": "demo_map_location", "locked": true}
 elsewhere = torch.get_rng_state().to("meta")
@@ -216,7 +234,7 @@ torch.set_rng_state(torch.get_rng_state().cpu())
 print("state on cpu: restored")
 
 # %% [markdown]
-# ## 3. A save that cannot break the last checkpoint
+# ## 1. A save that cannot break the last checkpoint
 #
 # `torch.save(state, path)` opens `path` for writing, which empties it at once, and then writes.
 # A crash, a full disk or a kill in between leaves a broken file where the last good checkpoint was,
@@ -283,7 +301,8 @@ except RuntimeError as error:
 # - **R1.16** if writing fails, the error propagates to the caller;
 # - **R1.17** nothing but the checkpoint is left beside `path`: no temporary file, after a save or a failed one.
 #
-# A small helper that writes any object atomically is worth its lines: Task 4 needs one too.
+# Write the atomic part as a small helper that writes any object: the adapter files of Task 4 can use
+# it too.
 
 # %% nbgrader={"grade_id": "save_checkpoint", "solution": true}
 def save_checkpoint(path, *, model, optimizer=None, scheduler=None, epoch=0, extra=None):
@@ -357,7 +376,7 @@ for file in [target] if target.is_file() else sorted(p for p in target.rglob("*"
 print(f"saved {target.relative_to(scratch)}; it opens with weights_only=True")
 
 # %% [markdown]
-# ## 4. Loading: safely, and with errors that say what is wrong
+# ## 2. Loading: safely, and with errors that say what is wrong
 #
 # A pickle is a small program: unpickling can call any function the file names. With
 # `weights_only=False`, loading a checkpoint someone else made (a download, a shared folder) runs
@@ -404,8 +423,12 @@ for name, file in [("missing", scratch / "demo" / "typo.pt"), ("cut short", cut_
 # | does not exist | `FileNotFoundError`, naming the path |
 # | is cut short, corrupt, or holds objects `weights_only=True` refuses | `ValueError`, naming the path, from the original error (`raise ... from error`) |
 #
-# Careful: `FileNotFoundError` is an `OSError`, and so is the error of a truncated file. An
-# `except OSError` meant for broken files also catches missing ones: check `path.exists()` first.
+# Careful: the type of the error depends on the cause, and none of them says "checkpoint". A missing
+# file raises `FileNotFoundError`, an `OSError`. A file cut short raises whatever the reader trips on
+# where the cut is: compare the demo just above with the power-cut demo of Task 1's section. A
+# refused object raises `pickle.UnpicklingError` (the booby-trapped file above). So an
+# `except OSError` meant for broken files catches missing ones and misses others: check
+# `path.exists()` first, then turn whatever `torch.load` raises into your `ValueError`.
 #
 # **Task 2.** Write `load_checkpoint(path, *, model, optimizer=None, scheduler=None, map_location="cpu") -> dict`:
 #
@@ -430,7 +453,7 @@ for name, file in [("missing", scratch / "demo" / "typo.pt"), ("cut short", cut_
 #   it back into its own generator: `loader.generator.set_state(...)`.
 #
 # On a machine with CUDA, also restore CUDA's RNG states when `torch.cuda.is_available()`, and move every
-# RNG state to the CPU before restoring it (the device trap of section 2). The grader runs on a CPU,
+# RNG state to the CPU before restoring it (the device trap above, under "Saving random states"). The grader runs on a CPU,
 # where neither shows.
 
 # %% nbgrader={"grade_id": "load_checkpoint", "solution": true}
@@ -554,7 +577,7 @@ audit("ps06.corrupt_file")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 5. A checkpoint every few epochs, and resuming from the latest
+# ## 3. A checkpoint every few epochs, and resuming from the latest
 #
 # A training script saves a checkpoint every `every` epochs, and when it starts, it looks for the
 # latest one and carries on from there. Run it again after a crash and it simply continues; run it
@@ -685,7 +708,7 @@ audit("ps06.resume_latest")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 6. See it: a run stopped three times
+# ## See it: a run stopped three times
 #
 # The digit classifier, 8 epochs with a checkpoint every 2, straight through; and again, stopped
 # in the middle of epochs 3, 6 and 7 (the loss raises `Preempted`, as a job killed by its cluster
@@ -750,7 +773,7 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## 7. Adapter checkpoints: saving only what changed
+# ## 4. Adapter checkpoints: saving only what changed
 #
 # Fine-tuning a large pretrained model often trains a small **adapter** and leaves the original
 # weights frozen. LoRA adds to a frozen `nn.Linear` a low-rank update, `x @ A.T @ B.T`, with `A` of
@@ -758,7 +781,7 @@ plt.show()
 # adapted model starts as the original. The checkpoint of a fine-tuning run then needs only the
 # adapter: the frozen weights come from the pretrained model, which everyone has already.
 #
-# Below, the digit classifier trained in section 1 is adapted to digits seen in a mirror, with an
+# Below, the digit classifier trained in the first section is adapted to digits seen in a mirror, with an
 # adapter of rank 2 on both of its `Linear` layers.
 
 # %% nbgrader={"grade_id": "demo_adapter", "locked": true}
@@ -793,7 +816,7 @@ def mirrored(x):
     return x.reshape(-1, 8, 8).flip(-1).reshape(-1, 64)
 
 
-pretrained = straight.model  # section 1's classifier, 6 epochs on the digits
+pretrained = straight.model  # the first section's classifier, 6 epochs on the digits
 torch.manual_seed(0)
 adapted = with_adapters(pretrained, [0, 3])
 adapter_opt = torch.optim.Adam([p for p in adapted.parameters() if p.requires_grad], lr=1e-2)

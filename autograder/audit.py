@@ -297,7 +297,7 @@ def verdict(check: Check, folder: Path, out: Path, seed: int, log: Path) -> str 
     """Judge one check from the runner's record; the failure message, or None on a pass."""
     if not (folder / f"{check.name}.pkl").exists():
         return ("Nothing was recorded for this audit: the hidden cell did not run to its end. "
-                "Run your notebook top to bottom (Kernel > Restart & Run All) and fix the first error.")
+                "Run your notebook top to bottom (Kernel > Restart Kernel and Run All Cells…) and fix the first error.")
     path = out / f"{check.name}.pt"
     if not path.exists():
         tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
