@@ -24,7 +24,7 @@
 # message if it fails. When you submit, *hidden audits* run your functions as black boxes on
 # problems you have not seen, in a fresh Python process, with an instrumented optimizer that records
 # every `zero_grad`, `backward` and `step`. They pass when your code trains correctly, whatever style
-# you write it in. Before submitting, run **Kernel → Restart & Run All** and press **Validate**.
+# you write it in. Before submitting, run **Kernel → Restart Kernel and Run All Cells…** and press **Validate**.
 
 # %% nbgrader={"grade_id": "imports", "locked": true}
 import torch
@@ -34,7 +34,7 @@ from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
 from course.data import make_blobs, make_linearly_separable, make_loader, make_xor
-from course.plots import plot_decision_boundary, plot_losses, verification_table
+from course.plots import plot_decision_boundary, plot_losses, plot_per_parameter, verification_table
 
 torch.manual_seed(0);
 
@@ -255,7 +255,9 @@ audit("ps01.epoch_mean")
 #
 # `fit` repeats epochs and keeps the history of epoch losses: the curve you look at first when
 # something goes wrong. A healthy curve falls quickly, then flattens; a flat line means nothing
-# learns; a curve that climbs or turns into `nan` means the step is too large.
+# learns; a curve that climbs or turns into `nan` means the updates overshoot. Check first that every
+# step clears the gradients (a forgotten `zero_grad` climbs too: see *See it: the tools find the
+# bugs*, after Task 4), then lower the learning rate.
 #
 # **Task 3.** Write `fit(model, loader, loss_fn, optimizer, epochs) -> list[float]`:
 #
@@ -387,6 +389,122 @@ audit("ps01.loss_decrease")
 ### END HIDDEN TESTS
 
 # %% [markdown]
+# ## See it: the tools find the bugs
+#
+# The cell below trains four copies of one small network with your `train_step`, from the same
+# initial weights, on the same blobs: a hidden layer, plus `skip`, a linear shortcut from the inputs
+# straight to the outputs. One is healthy. The other three carry one bug each, and all four losses
+# fall at first:
+#
+# - **a frozen layer**: a `requires_grad_(False)` left over from an experiment. Autograd gives the
+#   layer no gradient: `gradient_flow` says `None` for it, and `weight_change` says 0.
+# - **a disconnected branch**: `forward` never uses `skip`, although `__init__` builds it. No path
+#   leads from the loss to it, so it shows `None` and 0 too. (`p.requires_grad` tells the two bugs
+#   apart: `False` when frozen, `True` when disconnected.)
+# - **a forgotten `zero_grad`** (here an optimizer whose `zero_grad` does nothing, so your
+#   `train_step` runs as if it had forgotten the call): every parameter gets a gradient and moves,
+#   but `.grad` holds the sum of every gradient so far. `gradient_flow` gives numbers many times
+#   larger than the healthy model's, and they do not shrink as the model learns; the loss falls
+#   fast, then climbs back.
+#
+# The charts draw `None` as a hatched column, so that it cannot pass for a 0.
+
+# %% nbgrader={"grade_id": "demo_broken_models", "locked": true}
+class Net(nn.Module):
+    """hidden layer -> tanh -> 3 logits, plus `skip`: a linear shortcut from the inputs to the logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden, self.out, self.skip = nn.Linear(2, 8), nn.Linear(8, 3), nn.Linear(2, 3)
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.hidden(x))) + self.skip(x)
+
+
+class DisconnectedNet(Net):
+    def forward(self, x):
+        return self.out(torch.tanh(self.hidden(x)))  # the bug: self.skip is built, never used
+
+
+def frozen_net():
+    net = Net()
+    net.hidden.requires_grad_(False)  # the bug: left over from an experiment with a fixed hidden layer
+    return net
+
+
+class SGDThatNeverClears(torch.optim.SGD):
+    """The fourth model's bug: clearing the gradients does nothing, as in a train_step without zero_grad."""
+
+    def zero_grad(self, set_to_none=True):
+        pass
+
+
+x_gallery, y_gallery = make_blobs(n=60, n_classes=3, seed=0)
+
+
+def train_a_few_steps(make_model, optimizer_class=torch.optim.SGD, steps=30):
+    """Your train_step, on the whole data set as one batch (smooth curves). Returns what your gradient_flow
+    and weight_change say after the last step, and the loss and the gradient norm after each step."""
+    torch.manual_seed(0)  # the same initial weights for all four models
+    model = make_model()
+    optimizer = optimizer_class(model.parameters(), lr=0.2)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    losses, norms = [], []
+    for _ in range(steps):
+        losses.append(train_step(model, nn.CrossEntropyLoss(), optimizer, x_gallery, y_gallery))
+        # the norm of all the gradients together (PS04 calls it the global norm)
+        norms.append(sum(g ** 2 for g in gradient_flow(model).values() if g is not None) ** 0.5)
+    after = {n: p.detach().clone() for n, p in model.named_parameters()}
+    return {"flow": gradient_flow(model), "change": weight_change(before, after), "losses": losses, "norms": norms}
+
+
+runs = {"healthy": train_a_few_steps(Net), "frozen layer": train_a_few_steps(frozen_net),
+        "disconnected skip": train_a_few_steps(DisconnectedNet),
+        "no zero_grad": train_a_few_steps(Net, SGDThatNeverClears)}
+fig, axes = plt.subplot_mosaic([[f"{name} flow", f"{name} change", "loss" if i < 2 else "norm"]
+                                for i, name in enumerate(runs)], figsize=(13, 11), width_ratios=[1, 1, 1.2])
+for i, (name, run) in enumerate(runs.items()):
+    plot_per_parameter(run["flow"], f"{name}: gradient_flow", "L2 norm of .grad", f"C{i}", axes[f"{name} flow"])
+    plot_per_parameter(run["change"], f"{name}: weight_change", "L2 norm of the change", f"C{i}",
+                       axes[f"{name} change"])
+    axes["loss"].plot(range(1, len(run["losses"]) + 1), run["losses"], color=f"C{i}", label=name)
+    axes["norm"].plot(range(1, len(run["norms"]) + 1), run["norms"], color=f"C{i}", label=name)
+axes["loss"].set(xlabel="step", ylabel="loss", title="Loss at each step")
+axes["norm"].set(xlabel="step", ylabel="L2 norm of all the .grad together", title="Gradient norm after each step")
+for ax in (axes["loss"], axes["norm"]):
+    ax.grid(alpha=0.3)
+    ax.legend()
+fig.tight_layout()
+plt.show()
+display(Markdown(verification_table({name: {
+    "first loss": run["losses"][0],
+    "lowest loss": f"{min(run['losses']):.3f} at step {run['losses'].index(min(run['losses'])) + 1}",
+    "last loss": run["losses"][-1],
+    "gradient norm at the end": run["norms"][-1],
+    "no gradient (None)": ", ".join(n for n, g in run["flow"].items() if g is None) or "-",
+    "did not move (0)": ", ".join(n for n, c in run["change"].items() if c == 0) or "-",
+} for name, run in runs.items()})))
+ratio = runs["no zero_grad"]["norms"][-1] / runs["healthy"]["norms"][-1]
+print(f"Without zero_grad, the gradient norm ends {ratio:.0f} times the healthy model's.")
+
+# %% [markdown]
+# Reading the charts, one row per model:
+#
+# - **healthy**: every parameter has a gradient and moved; the gradient shrinks as the loss falls.
+# - **frozen layer**: `hidden.weight` and `hidden.bias` show `None` and did not move. Its loss falls
+#   all the same: `out` and `skip` learn on top of the hidden layer's random features.
+# - **disconnected skip**: `skip.weight` and `skip.bias` show `None` and did not move; the loss falls
+#   all the same, through the other layers.
+# - **no zero_grad**: no `None` and no 0, only numbers larger than the healthy model's (each chart
+#   has its own scale: read its axis). On the right, its gradient norm stays high while the others
+#   shrink, and its loss falls fast, then climbs back while the healthy one keeps falling.
+#
+# A climbing loss is also what too large a learning rate gives. So before you lower the learning
+# rate, check that every step clears the gradients. And whatever the loss says, run
+# `gradient_flow` and `weight_change` after a few steps of any new model: they catch what the loss
+# curve hides.
+
+# %% [markdown]
 # ## Milestone 1: a perceptron on linearly separable data
 #
 # A single `nn.Linear(2, 1)` draws one straight line. When the classes can be split by a line, your
@@ -406,7 +524,7 @@ plot_decision_boundary(perceptron, xs, ys, title="perceptron: decision boundary"
 plt.show()
 
 # %% [markdown]
-# ## Milestone 2: XOR needs a hidden layer
+# ## 5. Milestone 2: XOR needs a hidden layer
 #
 # XOR labels a point 1 when its two coordinates have different signs. No straight line separates
 # the classes: the best a perceptron can do is put three of the four clusters on the right side
@@ -420,7 +538,10 @@ plt.show()
 # - **R5.2** one output logit per point: an output of shape `(n, 1)`.
 #
 # The cell after it trains it with your `fit` and checks that it classifies at least 95% of the
-# points correctly.
+# points correctly. It trains both models with `torch.optim.Adam` rather than SGD: an optimizer that
+# adapts each parameter's step size from running averages of its gradients and of their squares, so
+# one learning rate suits both models without tuning (it is the usual first choice in practice).
+# Those averages are state that Adam keeps between steps, which PS06 saves in checkpoints.
 
 # %% nbgrader={"grade_id": "make_xor_model", "solution": true}
 def make_xor_model():
@@ -462,7 +583,7 @@ print(f"Milestone reached: XOR solved with {mlp_accuracy:.0%} accuracy.")
 # %% [markdown]
 # ## Before you submit
 #
-# 1. **Kernel → Restart & Run All**: every visible test must pass from a fresh kernel.
+# 1. **Kernel → Restart Kernel and Run All Cells…**: every visible test must pass from a fresh kernel.
 # 2. Press **Validate**.
 # 3. The hidden audits re-run your functions on new problems. Code that trains correctly passes
 #    them, in any style.

@@ -1,5 +1,6 @@
-"""Figures the lessons draw: loss curves, a Trainer's history (also live, while it trains), decision
-boundaries, learning-verification tables, and interactive explorers of LR schedules and of clipping."""
+"""Figures the lessons draw: loss curves, a Trainer's history (also live, while it trains) and its
+record of every step, per-parameter bars, decision boundaries, learning-verification tables, and
+interactive explorers of LR schedules and of clipping."""
 import copy
 import math
 import time
@@ -111,6 +112,29 @@ def plot_history(history: dict[str, list[float]], title: str = ""):
     return left, right
 
 
+def plot_steps(history: dict[str, list[float]], title: str = "", max_grad_norm: float | None = None):
+    """A Trainer's record of every optimizer step: the LR each step used on the left, the window's
+    gradient norm before clipping on the right (log scale), with `max_grad_norm` drawn as the line
+    that clipping brings every norm above it down to; returns the two Axes."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    steps = range(1, len(history["lr"]) + 1)
+    left.plot(steps, history["lr"], color="C4")
+    left.set(xlabel="optimizer step", ylabel="learning rate", title=f"{title}: LR per step")
+    right.plot(steps, history["grad_norm"], color="C1", linewidth=0.8, label="gradient norm before clipping")
+    right.set_yscale("log")
+    if max_grad_norm is not None:
+        clipped = sum(norm > max_grad_norm for norm in history["grad_norm"])
+        right.axhline(max_grad_norm, color="gray", linestyle="--", linewidth=1,
+                      label=f"max_grad_norm {max_grad_norm:g}: {clipped} of {len(steps)} steps clipped")
+    right.set(xlabel="optimizer step", ylabel="gradient norm", title=f"{title}: gradient norm per step")
+    right.legend(fontsize="small")
+    for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return left, right
+
+
 class LiveHistory:
     """A Trainer callback (`callbacks=[LiveHistory("title")]`): after every epoch it redraws the
     Trainer's history as `plot_history` does, in place, so one figure grows while `fit` runs. Like a
@@ -149,3 +173,24 @@ class LiveHistory:
             self.handle.update(figure)
         plt.close(figure)  # drawn above; the inline backend must not show it again when the cell ends
         self.drawn = time.monotonic()
+
+
+def plot_per_parameter(values: dict, title: str = "", ylabel: str = "", color=None, ax=None):
+    """One bar per parameter of `{name: number or None}` (what gradient_flow and weight_change
+    return), each labelled with its number. A None, where there is no number at all (no gradient
+    reached that parameter), is a hatched column labelled "None": it must not pass for a 0, which is
+    a bar of height 0 labelled 0. Returns the Axes."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3))
+    names, numbers = list(values), list(values.values())
+    bars = ax.bar(range(len(names)), [0.0 if v is None else v for v in numbers], color=color)
+    ax.bar_label(bars, labels=["" if v is None else f"{v:.2g}" for v in numbers], fontsize=7, padding=1)
+    for i, v in enumerate(numbers):
+        if v is None:  # the whole height of the plot, whatever its scale
+            ax.axvspan(i - 0.4, i + 0.4, facecolor="none", edgecolor="0.6", hatch="///", linewidth=0)
+            ax.text(i, 0.5, "None", transform=ax.get_xaxis_transform(), ha="center", va="center", fontsize=8,
+                    bbox={"facecolor": "white", "edgecolor": "0.6", "boxstyle": "round,pad=0.2"})
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+    ax.set(title=title, ylabel=ylabel)
+    ax.margins(y=0.2)  # room for the labels above the tallest bar
+    return ax

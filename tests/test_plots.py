@@ -53,3 +53,33 @@ def test_live_history_skips_frames_of_fast_epochs_and_draws_the_last_when_the_ce
     # a call soon after, in the next cell, is drawn when that cell ends
     assert frames == [[1, 5], [1, 5], [1, 5, 5]]
     assert [o.output_type for o in outputs] == ["display_data"] and "image/png" in outputs[0].data
+
+
+def test_plot_steps_draws_each_steps_lr_and_norm_and_counts_the_clipped_steps():
+    import matplotlib
+    matplotlib.use("Agg")
+    from course.plots import plot_steps
+    history = {"lr": [0.1, 0.2, 0.3, 0.2], "grad_norm": [5.0, 0.5, 2.0, 1.0]}
+    left, right = plot_steps(history, "run", max_grad_norm=1.0)
+    assert list(left.lines[0].get_ydata()) == history["lr"]
+    assert list(right.lines[0].get_xdata()) == [1, 2, 3, 4] and list(right.lines[0].get_ydata()) == history["grad_norm"]
+    assert right.get_yscale() == "log"
+    assert right.get_legend_handles_labels()[1][1] == "max_grad_norm 1: 2 of 4 steps clipped"
+    assert len(plot_steps(history, "unclipped")[1].lines) == 1  # no max_grad_norm, no line
+
+
+def test_plot_per_parameter_draws_none_unlike_zero():
+    import matplotlib.pyplot as plt
+
+    from course.plots import plot_per_parameter
+
+    ax = plot_per_parameter({"a.weight": 2.0, "a.bias": 0.0, "b.weight": None}, title="t", ylabel="y")
+    try:
+        assert [bar.get_height() for bar in ax.containers[0]] == [2.0, 0.0, 0.0]
+        assert [t.get_text() for t in ax.texts] == ["2", "0", "", "None"]  # the bars' labels, then None's
+        assert ax.texts[-1].get_position()[0] == 2, "None is written on its own parameter's column"
+        hatched = [p for p in ax.patches if p.get_hatch()]
+        assert len(hatched) == 1 and hatched[0].get_x() < 2 < hatched[0].get_x() + hatched[0].get_width()
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["a.weight", "a.bias", "b.weight"]
+    finally:
+        plt.close(ax.figure)
