@@ -18,7 +18,8 @@
 # ```python
 # trainer = Trainer(model, optimizer, loss_fn, *, scheduler=None, accum_steps=1, max_grad_norm=None,
 #                   ckpt_dir=None, device="cpu", callbacks=())
-# history = trainer.fit(train_loader, val_loader, epochs)   # {"train_loss": [...], "val_loss": [...], "val_accuracy": [...]}
+# history = trainer.fit(train_loader, val_loader, epochs)   # {"train_loss": [...], "val_loss": [...], "val_accuracy": [...],
+#                                                           #  "lr": [...], "grad_norm": [...]}
 # trainer.evaluate(loader)                                    # {"loss": ..., "accuracy": ...}
 # trainer.save(path); trainer.load(path)                      # everything needed to resume, bit for bit
 # ```
@@ -28,7 +29,7 @@
 #
 # | task | you write | points (visible test + hidden audits) |
 # |---|---|---|
-# | 1 | `StepTrainer.train_epoch`: zero_grad, accumulation, clipping, the schedule, a progress bar | 2 + 8 |
+# | 1 | `StepTrainer.train_epoch`: zero_grad, accumulation, clipping, the schedule, each step's LR and gradient norm, a progress bar | 2 + 10 |
 # | 2 | `EvalTrainer.evaluate`: eval mode, no autograd, a label per token | 1 + 3 |
 # | 3 | `CheckpointTrainer.save` and `load`: every state resuming needs, written and read safely | 2 + 6 |
 # | 4 | `Trainer.fit`: the history, checkpoints, resume, callbacks | 2 + 6 |
@@ -57,7 +58,7 @@ from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
 from course.data import load_digits, make_blobs, make_loader, train_test_split
-from course.plots import LiveHistory, plot_history, verification_table
+from course.plots import LiveHistory, plot_history, plot_steps, verification_table
 
 # These models are tiny: one thread is fastest, and keeps a shared machine responsive.
 torch.set_num_threads(1)
@@ -67,18 +68,31 @@ torch.manual_seed(0);
 # ## 1. One epoch, every feature
 #
 # An epoch of the Trainer walks the loader in **windows** of `accum_steps` micro-batches (the last
-# window may be shorter) and takes one optimizer step per window:
+# window may be shorter) and takes one optimizer step per window. Call `n_window` the number of samples
+# in the current window, `sum(len(yb) for _, yb in window)`: the scaling below needs it before the
+# window's first `backward()`, so read the window's micro-batches first (`itertools.islice(batches,
+# accum_steps)` takes the next `accum_steps` of them, fewer at the end), then train on them.
 #
 # | when | what | why (from) |
 # |---|---|---|
 # | start of a window | `optimizer.zero_grad()` | `backward()` adds into `.grad` (PS01) |
 # | each micro-batch | move `xb, yb` to `self.device`; forward; `loss = loss_fn(...)` | |
 # | | `(loss * len(yb) / n_window).backward()` | the window's gradient is the big batch's (PS02) |
-# | end of the window | if `max_grad_norm`: `nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)` | clip what the step will apply, the whole window's gradient (PS04) |
+# | end of the window | append the window's gradient norm to `self.history["grad_norm"]`, the step's LR to `self.history["lr"]` | a record of every step, to plot when a run goes wrong |
+# | | if `max_grad_norm`: `nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)` | clip what the step will apply, the whole window's gradient (PS04) |
 # | | `optimizer.step()` | |
 # | | if `scheduler`: `scheduler.step()` | a schedule counts optimizer steps, not micro-batches (PS03) |
 #
 # The epoch returns the mean loss **per sample**, from the losses before scaling.
+#
+# **A record of every step.** The epoch's loss is one number; a run that goes wrong usually shows it
+# step by step first: an LR that never moved (the schedule never reached the optimizer), a gradient
+# norm that spikes, or one that sits above `max_grad_norm` on every step (clipping does all the work).
+# So each optimizer step appends two numbers to the history, which a checkpoint saves with the rest:
+# the global norm of the window's gradient *before* clipping (the norm `clip_grad_norm_` measures and
+# returns; `nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])` measures it
+# without clipping), and the LR the step uses, `optimizer.param_groups[0]["lr"]`, read before
+# `scheduler.step()` moves it on. Section "See it" and the milestones plot both.
 #
 # **A progress bar.** `tqdm` wraps any iterable and draws a bar; `bar.set_postfix(loss=...)` shows
 # the running loss beside it. Use the `tqdm` imported above, from `tqdm.auto`: in Jupyter it draws a
@@ -117,7 +131,14 @@ for step in bar:
 # - **R1.12** it returns the epoch's mean loss per sample: each micro-batch's loss weighted by `len(yb)`;
 # - **R1.13** that mean is of the losses before scaling;
 # - **R1.14** the value returned is a `float` (`loss.item()` arithmetic; a float subclass such as
-#   `numpy.float64` is fine, a tensor is not).
+#   `numpy.float64` is fine, a tensor is not);
+# - **R1.15** once per optimizer step it appends to `self.history["grad_norm"]` the global L2 norm of
+#   the window's gradient (all parameters together) before clipping, as a `float`, with or without
+#   `max_grad_norm`;
+# - **R1.16** once per optimizer step it appends to `self.history["lr"]` the LR that step uses, read
+#   before `scheduler.step()` changes it;
+# - **R1.17** both lists keep every step of every epoch: each epoch appends to them, never starts
+#   them over.
 #
 # The `tqdm` bar over the micro-batches, with the running loss, is for you to watch: the audits look
 # at what training does, not at what it draws. Moving each batch to `self.device`, as the table does,
@@ -136,13 +157,14 @@ class StepTrainer:
         self.ckpt_dir = None if ckpt_dir is None else Path(ckpt_dir)
         self.callbacks = list(callbacks)
         self.epoch = 0  # epochs trained so far
-        self.history = {"train_loss": [], "val_loss": [], "val_accuracy": []}
+        self.history = {"train_loss": [], "val_loss": [], "val_accuracy": [],  # one entry per epoch
+                        "lr": [], "grad_norm": []}  # one entry per optimizer step
         self.train_loader = None  # the loader fit trains on: its generator's state goes into a checkpoint
         self.loader_state = None  # a generator state that load read, for the loader of the next fit
 
     def train_epoch(self, loader):
-        """One epoch in windows of accum_steps micro-batches, one optimizer step (clipped, then
-        scheduled) per window, with a progress bar; returns the mean loss per sample."""
+        """One epoch in windows of accum_steps micro-batches, one optimizer step (recorded, clipped,
+        then scheduled) per window, with a progress bar; returns the mean loss per sample."""
         ### BEGIN SOLUTION
         self.model.train()
         total, count = 0.0, 0
@@ -157,6 +179,9 @@ class StepTrainer:
                 (loss * len(yb) / n).backward()
                 total += loss.item() * len(yb)
                 count += len(yb)
+            grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+            self.history["grad_norm"].append(nn.utils.get_total_norm(grads).item())
+            self.history["lr"].append(self.optimizer.param_groups[0]["lr"])
             if self.max_grad_norm is not None:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
             self.optimizer.step()
@@ -204,7 +229,16 @@ clipped.train_epoch(make_loader(x_blobs, y_blobs, batch_size=24))
 moved = torch.cat([(p.detach() - s).flatten() for p, s in zip(clipped.model.parameters(), start)]).norm().item()
 assert 0 < moved <= 2 * 0.2 * 1e-3 * (1 + 1e-4), (f"with max_grad_norm=0.001 and lr 0.2, two SGD steps move the "
                                                   f"weights by at most 0.0004 in all; they moved {moved:.4g}")
-print(f"train_epoch: loss {small_loss:.4f} either way, LR {lr_now:g} after 2 steps, clipped steps moved {moved:.2g}")
+lrs, norms = scheduled.history["lr"], clipped.history["grad_norm"]
+assert len(lrs) == 2 and len(norms) == 2, (f"history['lr'] and history['grad_norm'] should hold one entry per "
+                                           f"optimizer step, 2 in each run here, not {lrs} and {norms}")
+assert all(isinstance(v, float) for v in norms), (
+    f"history['grad_norm'] should hold Python floats (.item()), not {[type(v).__name__ for v in norms]}")
+assert abs(lrs[0] - 0.2) < 1e-12 and abs(lrs[1] - 0.1) < 1e-12, (
+    f"history['lr'] should hold the LR each of the 2 optimizer steps used, read before scheduler.step(): "
+    f"[0.2, 0.1], not {lrs}")
+print(f"train_epoch: loss {small_loss:.4f} either way, LR {lr_now:g} after 2 steps, clipped steps moved {moved:.2g}; "
+      f"the LRs of the steps {lrs}, the gradient norms before clipping {[round(v, 3) for v in norms]}")
 
 # %% nbgrader={"grade": true, "grade_id": "audit_zero_grad", "points": 2}
 # Hidden audit (2 points): with accumulation, the gradients are cleared at the start of every window,
@@ -236,6 +270,14 @@ audit("ps07.lr_schedule")
 ### BEGIN HIDDEN TESTS
 from autograder import audit
 audit("ps07.clipping")
+### END HIDDEN TESTS
+
+# %% nbgrader={"grade": true, "grade_id": "audit_step_log", "points": 2}
+# Hidden audit (2 points): history['lr'] and history['grad_norm'] hold, for every optimizer step of
+# every epoch, the LR the step used and its window's gradient norm before clipping.
+### BEGIN HIDDEN TESTS
+from autograder import audit
+audit("ps07.step_log")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -345,8 +387,9 @@ audit("ps07.evaluate_values")
 # | numpy's and Python's RNGs | `np.random.get_state()`, `random.getstate()` | draws other data augmentation |
 # | the loader's shuffling | `self.train_loader.generator.get_state()` | visits the samples in another order |
 #
-# Measured for this course: on a CPU and on an H100, resuming with all of it was bit-identical to
-# training straight through; resuming with the weights alone ended up to 0.19 away in a weight.
+# With all of it, a resumed run lands on the very weights of a run that never stopped; with the
+# weights alone it does not ("See it", below, measures both). On a GPU that also takes the
+# deterministic kernels of PS06's box on determinism.
 #
 # Three traps:
 #
@@ -584,12 +627,12 @@ audit("ps07.checkpoint_safety")
 # - **R4.10** after every epoch, once it is recorded, counted and saved, it calls every callback,
 #   `callback(self)`, each one even when an earlier one returned `True`;
 # - **R4.11** it stops after the epoch in which any callback returned `True`;
-# - **R4.12** it returns `self.history`, a dict of the three lists.
+# - **R4.12** it returns `self.history`, the dict of its lists.
 
 # %% nbgrader={"grade_id": "trainer", "solution": true}
 def checkpoint_path(ckpt_dir, epoch):
     """Where fit saves the checkpoint of an epoch."""
-    return Path(ckpt_dir) / f"epoch_{epoch:03d}.pt"
+    return Path(ckpt_dir) / f"epoch_{epoch:04d}.pt"
 
 
 def latest_checkpoint(ckpt_dir):
@@ -688,9 +731,10 @@ audit("ps07.convergence")
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# ## 5. See it: stop, resume, and land on the same weights
+# ## See it: stop, resume, and land on the same weights
 #
-# An MLP with Dropout on the 8x8 digits, AdamW with a cosine schedule, a shuffling loader of batches
+# An MLP with Dropout on the 8x8 digits, AdamW (Adam with its weight decay applied to the weights
+# directly, not through the gradient) with a cosine schedule, a shuffling loader of batches
 # of 128: four epochs straight, against two epochs, a "crash", and a fresh session (new objects, as a
 # new Python process would build them) resuming from the checkpoint folder. And a naive resume that
 # carries over only the weights. The straight run draws its curves while it trains: `LiveHistory` from `course.plots`
@@ -728,7 +772,7 @@ ckpt_dir = Path(runs.name) / "digits-mlp"
 interrupted, loader = session(ckpt_dir)
 interrupted.fit(loader, val_loader, epochs=2)  # ... and here the machine goes down
 resumed, loader = session(ckpt_dir)
-resumed.fit(loader, val_loader, epochs=4)  # finds epoch_002.pt and carries on
+resumed.fit(loader, val_loader, epochs=4)  # finds epoch_0002.pt and carries on
 naive, loader = session()
 naive.model.load_state_dict(interrupted.model.state_dict())
 naive.epoch, naive.history = 2, copy.deepcopy(interrupted.history)
@@ -743,15 +787,23 @@ fig, ax = plt.subplots(figsize=(6, 3.2))
 for name, run, style in [("straight", straight, "-"), ("full-state resume", resumed, "--"), ("weights-only resume", naive, ":")]:
     ax.plot(range(1, 5), run.history["val_loss"], style, marker="o", markersize=3, label=name)
 ax.axvline(2, color="gray", linewidth=0.8)
-ax.set(xlabel="epoch", ylabel="validation loss", title="Stopped after epoch 2, resumed")
+ax.set(xlabel="epoch", ylabel="validation loss", title="Stopped after epoch 2, resumed", xticks=range(1, 5))
 ax.grid(alpha=0.3)
 ax.legend()
 plt.show()
+plot_steps(straight.history, "straight run")
+plt.show()
 
 # %% [markdown]
-# The weights-only run is not a worse run here, it is another one: its schedule started again from
+# The weights-only run is another run, not the same one continued: its schedule started again from
 # the top and its optimizer forgot its moments. After such a resume you cannot tell whether a change
 # in the results comes from your change or from the interruption.
+#
+# The last figure is the straight run's record of every optimizer step, from `history["lr"]` and
+# `history["grad_norm"]`: the cosine schedule taking the LR down step by step, and the gradient norm
+# of every window. It is the first place to look when a run misbehaves: a flat LR means the schedule
+# never reached the optimizer, a norm that spikes is a batch that pulls too hard, and with clipping
+# (the milestones below) the dashed line shows how many steps it cut.
 #
 # ## Milestones
 #
@@ -790,9 +842,10 @@ audit("ps07.milestone")
 # ### Milestone 1: an MLP on the digits, at least 95% test accuracy
 #
 # 70% of the digits for training, 15% for validation, 15% for the test. Dropout, AdamW, a one-cycle
-# schedule (warm up, then anneal), batches of 128, clipping at norm 0.1. That is below the usual
-# gradient norm here, so clipping acts on almost every step; AdamW divides each step by the
-# gradient's running size anyway, so what clipping changes is mostly how much each batch counts.
+# schedule (warm up, then anneal), batches of 128, clipping at norm 0.1. The record of the steps,
+# plotted after the milestone, shows where 0.1 sits against this model's gradient norms and how many
+# steps it clips. AdamW divides each step by the gradient's running size anyway, so what clipping
+# changes here is mostly how much each batch counts.
 
 # %% nbgrader={"grade": true, "grade_id": "test_mlp_milestone", "points": 1}
 torch.manual_seed(0)
@@ -811,6 +864,20 @@ assert mlp_report["test accuracy"] >= 0.95, (
     f"the MLP reached {mlp_report['test accuracy']:.1%} test accuracy; it needs 95%. If the audits of Tasks 1 and 4 "
     f"pass, check evaluate (eval mode, accuracy = right / number of labels)")
 print(f"Milestone 1 reached: {mlp_report['test accuracy']:.1%} of the test digits")
+
+# %% [markdown]
+# The MLP's steps, from the history your `train_epoch` kept: the one-cycle LR rising, then annealing,
+# and each window's gradient norm against the clipping threshold.
+
+# %% nbgrader={"grade_id": "mlp_steps", "locked": true}
+plot_steps(mlp_trainer.history, "MLP on digits", max_grad_norm=0.1)
+plt.show()
+norms = mlp_trainer.history["grad_norm"]
+if norms:
+    print(f"gradient norms from {min(norms):.3g} to {max(norms):.3g}: clipping at 0.1 cut "
+          f"{sum(norm > 0.1 for norm in norms)} of {len(norms)} steps")
+else:
+    print("history['grad_norm'] is empty: train_epoch records every step (Task 1, R1.15 and R1.16)")
 
 # %% [markdown]
 # ### Milestone 2: a small CNN on the digits, at least 97% test accuracy
@@ -915,7 +982,7 @@ print(f"Milestone 3 reached: {transformer_report['test accuracy']:.1%} of the to
 # %% [markdown]
 # ## Before you submit
 #
-# 1. **Kernel → Restart & Run All**: every visible test must pass from a fresh kernel.
+# 1. **Kernel → Restart Kernel and Run All Cells…**: every visible test must pass from a fresh kernel.
 # 2. Press **Validate**.
 # 3. The hidden audits re-run your classes on new problems in a fresh process. A Trainer that trains
 #    correctly passes them, in any style.

@@ -205,6 +205,102 @@ def judge_clipping(rec: dict, seed: int) -> None:
                            f"fails too, fix that first: the window's gradient must be right before it is clipped.")
 
 
+# ---------------------------------------------------------------- train_epoch: each step's LR and gradient norm
+
+def collect_step_log(fns: dict, seed: int) -> dict:
+    """`scheduled`: the schedule audit's run, several epochs of one Trainer, no clipping; `clipped`: one
+    step per call from the fresh model on a batch of ps04's exploding regression, clipped to a norm
+    below the batch's."""
+    model, loader, lr, epochs = schedule_case(seed)
+    log, opt, loss_fn = setup(model, lr)
+    trainer = fns["StepTrainer"](model, opt, loss_fn, accum_steps=SCHEDULE_ACCUM,
+                                 scheduler=CosineAnnealingLR(opt, epochs * len(loader) // SCHEDULE_ACCUM, lr / 10))
+    for _ in range(epochs):
+        trainer.train_epoch(loader)
+    rec = {"scheduled": {"history": describe(trainer.history), "lrs": log.step_lrs, "applied": log.step_grads},
+           "clipped": []}
+    _, x, y = exploding(seed)
+    for xb, yb in zip(x.split(CLIP_MICRO), y.split(CLIP_MICRO)):
+        model = exploding(seed)[0]
+        log, opt, loss_fn = exploding_setup(model)
+        trainer = fns["StepTrainer"](model, opt, loss_fn, max_grad_norm=step_max_norm(seed))
+        trainer.train_epoch(DataLoader(TensorDataset(xb, yb), batch_size=CLIP_MICRO))
+        rec["clipped"].append({"history": describe(trainer.history), "applied": log.step_grads,
+                               "start": log.step_params[:1]})
+    return rec
+
+
+def step_list(history: dict, key: str, where: str) -> list[float]:
+    """history[key] as floats, or an AuditFailure naming what it holds instead."""
+    if history["type"] != "dict" or key not in history.get("items", {}):
+        raise AuditFailure(f"{where}, the Trainer's history had no {key!r} list: keep the history the constructor "
+                           f"makes, and append to history[{key!r}] at every optimizer step.")
+    d = history["items"][key]
+    if d["type"] not in ("list", "tuple"):
+        raise AuditFailure(f"{where}, history[{key!r}] was a {d['type']}; it should be a list, one float per "
+                           f"optimizer step.")
+    for item in d["items"]:
+        if item["type"] != "float":
+            raise AuditFailure(f"{where}, history[{key!r}] held a {item['type']}: append Python floats (the .item() "
+                               f"of a tensor).")
+    return [item["value"] for item in d["items"]]
+
+
+def judge_step_log(rec: dict, seed: int) -> None:
+    """Each list against the steps the Trainer took. A Trainer that steps too often, or schedules before
+    it steps, loses the audits of those requirements; here its record only has to follow its steps."""
+    _, loader, lr, epochs = schedule_case(seed)
+    run, windows = rec["scheduled"], epochs * len(loader) // SCHEDULE_ACCUM
+    used, n = run["lrs"], len(run["lrs"])
+    where = (f"After {epochs} epochs of train_epoch on {len(loader)} micro-batches with accum_steps={SCHEDULE_ACCUM} "
+             f"and a CosineAnnealingLR, without clipping")
+    lists = {key: step_list(run["history"], key, where) for key in ("lr", "grad_norm")}
+    for key, got in lists.items():
+        if len(got) == n or len(got) == windows:
+            continue
+        if len(got) == n // epochs:
+            raise AuditFailure(f"{where} ({n} optimizer steps), history[{key!r}] held {len(got)} entries, the last "
+                               f"epoch's: each epoch appends to the lists, never starts them over.")
+        if len(got) == epochs * len(loader):
+            raise AuditFailure(f"{where}, history[{key!r}] held one entry per micro-batch ({len(got)}) for {n} "
+                               f"optimizer steps: record once per window, at its optimizer step.")
+        raise AuditFailure(f"{where}, history[{key!r}] held {len(got)} entries for {n} optimizer steps: append one "
+                           f"per optimizer step.")
+    if n != windows or len(set(map(len, lists.values()))) != 1:
+        return
+    lrs, norms = lists["lr"], lists["grad_norm"]
+    if not all(map(same, lrs, used)) and not all(map(same, lrs, [lr] + used[:-1])):
+        if all(map(same, lrs[:-1], used[1:])):
+            raise AuditFailure(f"{where}, every entry of history['lr'] was the LR of the step after it: read "
+                               f"optimizer.param_groups[0]['lr'] before scheduler.step() changes it.")
+        k = next(k for k, (a, b) in enumerate(zip(lrs, used)) if not same(a, b))
+        raise AuditFailure(f"{where}, the {ordinal(k + 1)} optimizer step used LR {used[k]:.6g}, but "
+                           f"history['lr'][{k}] is {lrs[k]:.6g}.")
+    for k, (got, applied) in enumerate(zip(norms, run["applied"])):
+        if not close(got, global_l2(applied), rtol=1e-4):
+            raise AuditFailure(f"{where}, history['grad_norm'][{k}] is {got:.6g}, but the gradient of the "
+                               f"{ordinal(k + 1)} optimizer step had a global L2 norm of {global_l2(applied):.6g} "
+                               f"(all parameters together).")
+    _, x, y = exploding(seed)
+    max_norm = step_max_norm(seed)
+    for i, (call, xb, yb) in enumerate(zip(rec["clipped"], x.split(CLIP_MICRO), y.split(CLIP_MICRO)), 1):
+        where = (f"On a regression whose gradient explodes, one step of train_epoch with max_grad_norm={max_norm} "
+                 f"(case {i})")
+        got = step_list(call["history"], "grad_norm", where)
+        if len(got) != len(call["applied"]) or not got:
+            raise AuditFailure(f"{where}: history['grad_norm'] held {len(got)} entries for {len(call['applied'])} "
+                               f"optimizer steps: append one per optimizer step.")
+        right = global_l2(own_gradient(seed, call["start"][0], xb, yb)[1])
+        if close(got[0], right, rtol=1e-4):
+            continue
+        if close(got[0], global_l2(call["applied"][0]), rtol=1e-4):
+            raise AuditFailure(f"{where}: history['grad_norm'][0] is {got[0]:.6g}, the norm of the gradient after "
+                               f"clipping; the batch's gradient had norm {right:.6g}. Record the norm before "
+                               f"clipping (what clip_grad_norm_ returns).")
+        raise AuditFailure(f"{where}: history['grad_norm'][0] is {got[0]:.6g}, but the batch's gradient had a global "
+                           f"L2 norm of {right:.6g} before clipping (all parameters together).")
+
+
 # ---------------------------------------------------------------- evaluate
 
 class TokenScorer(nn.Module):
@@ -506,11 +602,11 @@ def collect_latest(fns: dict, seed: int) -> dict:
         written = sorted(p.name for p in ckpt_dir.glob("*")) if ckpt_dir.is_dir() else []
         after_k = params(first["model"].named_parameters())
         rec = {"written": written, "after_k": after_k}
-        if f"epoch_{k:03d}.pt" in written:
+        if f"epoch_{k:04d}.pt" in written:
             # What fit wrote after epoch k, against save() once fit(..., epochs=k) has returned.
             first["trainer"].save(Path(folder) / "after_fit.pt")
             rec["states"] = [restored(fns, seed, Path(folder) / "after_fit.pt"),
-                             restored(fns, seed, ckpt_dir / f"epoch_{k:03d}.pt")]
+                             restored(fns, seed, ckpt_dir / f"epoch_{k:04d}.pt")]
         resumed = session(fns, seed, seed + 1000, ckpt_dir)
         rec["fresh"] = params(resumed["model"].named_parameters())
         resumed["trainer"].fit(resumed["train"], resumed["val"], epochs)
@@ -523,10 +619,10 @@ def collect_latest(fns: dict, seed: int) -> dict:
 def judge_latest(rec: dict, seed: int) -> None:
     epochs, k = resume_case(seed)
     per = math.ceil(RESUME_N / RESUME_BATCH)
-    name = f"epoch_{k:03d}.pt"
+    name = f"epoch_{k:04d}.pt"
     where = (f"A Trainer with ckpt_dir ran fit(..., epochs={k}); then a fresh Trainer (new model, optimizer, "
              f"scheduler, loaders) with the same ckpt_dir ran fit(..., epochs={epochs})")
-    missing = [f"epoch_{e:03d}.pt" for e in range(1, k + 1) if f"epoch_{e:03d}.pt" not in rec["written"]]
+    missing = [f"epoch_{e:04d}.pt" for e in range(1, k + 1) if f"epoch_{e:04d}.pt" not in rec["written"]]
     if missing:
         raise AuditFailure(f"{where}. After the first fit, ckpt_dir held {rec['written'] or 'nothing'}, without "
                            f"{', '.join(missing)}: after every epoch, save to checkpoint_path(self.ckpt_dir, self.epoch).")
@@ -546,7 +642,7 @@ def judge_latest(rec: dict, seed: int) -> None:
     if trained != (epochs - k) * per:
         raise AuditFailure(f"{where}. It resumed from epoch {k}, then trained {trained // per} epochs instead of the "
                            f"{epochs - k} left: epochs is the total, so fit trains while self.epoch < epochs.")
-    last = f"epoch_{epochs:03d}.pt"
+    last = f"epoch_{epochs:04d}.pt"
     if last not in rec["later"]:
         raise AuditFailure(f"{where}. Afterwards ckpt_dir held {rec['later']}, without {last}: the resumed fit must "
                            f"keep saving a checkpoint after every epoch.")
@@ -650,7 +746,7 @@ def collect_safety(fns: dict, seed: int) -> dict:
             rec["tampered"] = f"{type(e).__name__}: {e}"[:200]
         rec["ran"] = marker.exists()
         # A checkpoint written on a GPU machine.
-        from_gpu = Path(folder) / "gpu" / "epoch_002.pt"
+        from_gpu = Path(folder) / "gpu" / "epoch_0002.pt"
         with written_on_gpu():
             trainer.save(from_gpu)
         rec["gpu"] = reopened(fns, seed, from_gpu)
@@ -803,6 +899,7 @@ CHECKS = [
     Check("ps07.accumulation", STEP, collect_accumulation, judge_accumulation, seed=4702),
     Check("ps07.lr_schedule", STEP, collect_schedule, judge_schedule, seed=4703),
     Check("ps07.clipping", STEP, collect_clipping, judge_clipping, seed=4704),
+    Check("ps07.step_log", STEP, collect_step_log, judge_step_log, seed=4713),
     Check("ps07.eval_mode", EVAL, collect_evaluate, judge_eval_mode, seed=4705),
     Check("ps07.evaluate_values", EVAL, collect_evaluate, judge_evaluate_values, seed=4706),
     Check("ps07.checkpoint_safety", CKPT, collect_safety, judge_safety, seed=4712),

@@ -11,6 +11,9 @@ SCALED_BACKWARD = "(loss * len(yb) / n).backward()"
 COUNTED = "                count += len(yb)\n"
 CLIP = ("            if self.max_grad_norm is not None:\n"
         "                nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)\n")
+LOG_NORM = '            self.history["grad_norm"].append(nn.utils.get_total_norm(grads).item())\n'
+LOG_LR = '            self.history["lr"].append(self.optimizer.param_groups[0]["lr"])\n'
+LOG_STEP = "            grads = [p.grad for p in self.model.parameters() if p.grad is not None]\n" + LOG_NORM + LOG_LR
 OPT_STEP = "            self.optimizer.step()\n"
 SCHED_STEP = "            if self.scheduler is not None:\n                self.scheduler.step()\n"
 EPOCH_BODY = ("            train_loss = self.train_epoch(train_loader)\n"
@@ -36,7 +39,7 @@ TRAIN_EPOCH = (
     "                loss = self.loss_fn(self.model(xb), yb)\n"
     "                " + SCALED_BACKWARD + "\n"
     "                total += loss.item() * len(yb)\n"
-    + COUNTED + CLIP + OPT_STEP + SCHED_STEP +
+    + COUNTED + LOG_STEP + CLIP + OPT_STEP + SCHED_STEP +
     '            bar.set_postfix(loss=f"{total / count:.4f}", refresh=False)\n'
     "        return total / count\n")
 EVALUATE_LOOP = (
@@ -88,10 +91,29 @@ MUTANTS = [
            fails={"audit_lr_schedule": "before optimizer.step()"}),
     Mutant("clip_every_micro_batch", breaks=("R1.7",), why="the gradient clipped after each micro-batch's backward, inside the window",
            edits={STEP: [(CLIP, ""), (COUNTED, COUNTED + "    " + CLIP.replace("\n    ", "\n        "))]},
-           fails={"audit_clipping": "inside the window"}),
+           fails={"audit_clipping": "inside the window", "audit_step_log": "after clipping"}),
     Mutant("clip_after_step", breaks=("R1.7",), why="clip_grad_norm_ after optimizer.step(): the step applies the unclipped gradient",
            edits={STEP: [(CLIP + OPT_STEP, OPT_STEP + CLIP)]},
            fails={"test_train_epoch": "move the weights by at most", "audit_clipping": "after the step"}),
+    Mutant("step_log_missing", breaks=("R1.15", "R1.16"), why="train_epoch trains right but never records the steps' LR and gradient norm",
+           edits={STEP: [(LOG_STEP, "")]},
+           fails={"test_train_epoch": "one entry per optimizer step", "audit_step_log": "held 0 entries"}),
+    Mutant("grad_norm_after_clipping", breaks=("R1.15",), why="the gradient norm read after clip_grad_norm_: every clipped step records max_grad_norm",
+           edits={STEP: [(LOG_STEP + CLIP, CLIP + LOG_STEP)]},
+           fails={"audit_step_log": "after clipping"}),
+    Mutant("grad_norm_as_tensor", breaks=("R1.15",), why="the norm appended as the tensor get_total_norm returns",
+           edits={STEP: [(LOG_NORM, LOG_NORM.replace(".item()", ""))]},
+           fails={"test_train_epoch": "should hold Python floats", "audit_step_log": "torch.Tensor"}),
+    Mutant("grad_norm_every_micro_batch", breaks=("R1.15",), why="the gradient norm recorded after every micro-batch's backward: one entry per micro-batch",
+           edits={STEP: [(LOG_STEP, LOG_LR), (COUNTED, COUNTED + "    " + LOG_STEP.replace(LOG_LR, "").replace("\n    ", "\n        "))]},
+           fails={"audit_step_log": "once per window"}),
+    Mutant("lr_after_scheduler_step", breaks=("R1.16",), why="the LR read after scheduler.step(): each entry is the next step's",
+           edits={STEP: [(LOG_LR, ""), (SCHED_STEP, SCHED_STEP + LOG_LR)]},
+           fails={"test_train_epoch": "read before scheduler.step()", "audit_step_log": "the step after it"}),
+    Mutant("step_log_restarted_each_epoch", breaks=("R1.17",), why="train_epoch starts history['lr'] and history['grad_norm'] over every epoch",
+           edits={STEP: [("        self.model.train()\n", "        self.model.train()\n"
+                                                        '        self.history["lr"], self.history["grad_norm"] = [], []\n')]},
+           fails={"audit_step_log": "never starts them over"}),
     # Task 2: evaluate
     Mutant("no_eval_mode", breaks=("R2.5",), why="evaluate never calls model.eval(): Dropout and BatchNorm stay in train mode",
            edits={EVAL: [("        self.model.eval()\n", "")]},
@@ -191,14 +213,14 @@ MUTANTS += [
            edits={STEP: [(CLIP, "            nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)\n")]},
            fails={"test_train_epoch": "TypeError", "audit_zero_grad": "TypeError", "audit_accumulation": "TypeError",
                   "audit_lr_schedule": "TypeError", "test_checkpoint": "TypeError", "test_fit": "TypeError",
-                  "audit_history": "TypeError", "audit_resume_equality": "TypeError",
+                  "audit_step_log": "TypeError", "audit_history": "TypeError", "audit_resume_equality": "TypeError",
                   "audit_resume_latest": "TypeError", "audit_milestone": "TypeError"}),
     Mutant("scheduler_none_not_handled", breaks=("R1.11",), headline=True,
            why="scheduler.step() called even when scheduler is None (the default)",
            edits={STEP: [(SCHED_STEP, "            self.scheduler.step()\n")]},
            fails={"test_train_epoch": "AttributeError", "audit_zero_grad": "AttributeError",
                   "audit_accumulation": "AttributeError", "audit_clipping": "AttributeError",
-                  "test_fit": "AttributeError", "audit_history": "AttributeError"}),
+                  "audit_step_log": "AttributeError", "test_fit": "AttributeError", "audit_history": "AttributeError"}),
     Mutant("loss_mean_of_batch_means", breaks=("R1.12",), why="the epoch's loss averages the micro-batch means, unweighted",
            edits={STEP: [(TOTAL, "                total += loss.item()\n"), (COUNTED, "                count += 1\n")]},
            fails={"audit_accumulation": "per sample", "audit_history": "history['train_loss']"}),
@@ -288,7 +310,7 @@ MUTANTS += [
            edits={FIT: [("        while self.epoch < epochs:\n", "        for _ in range(self.epoch, epochs):\n"),
                         ("            self.epoch += 1\n", "")]},
            fails={"test_fit": "self.epoch is 0", "audit_history": "trainer.epoch was 0",
-                  "audit_resume_equality": "more epochs instead of", "audit_resume_latest": "without epoch_001.pt"}),
+                  "audit_resume_equality": "more epochs instead of", "audit_resume_latest": "without epoch_0001.pt"}),
     Mutant("checkpoint_only_at_end", breaks=("R4.8",), why="fit saves one checkpoint when it ends, not one per epoch",
            edits={FIT: [(SAVE_EPOCH, ""), (FIT_END, SAVE_EPOCH.replace("            ", "        ", 1)
                                             .replace("\n                ", "\n            ") + FIT_END)]},
@@ -379,8 +401,11 @@ MUTANTS += [
                           "                grads = [p.grad for p in self.model.parameters() if p.grad is not None]\n"
                           "                for g in grads:\n"
                           "                    g /= in_window\n"
+                          "                norm = torch.stack([g.norm() for g in grads]).norm()\n"
+                          '                self.history["grad_norm"].append(float(norm))\n'
+                          "                for group in self.optimizer.param_groups[:1]:\n"
+                          '                    self.history["lr"].append(group["lr"])\n'
                           "                if self.max_grad_norm is not None:\n"
-                          "                    norm = torch.stack([g.norm() for g in grads]).norm()\n"
                           "                    for g in grads:\n"
                           "                        g.mul_((self.max_grad_norm / (norm + 1e-6)).clamp(max=1.0))\n"
                           "                self.optimizer.step()\n"
@@ -470,9 +495,10 @@ MUTANTS += [
            "train_epoch over a list of the batches in slices of accum_steps, returning a numpy.float64; evaluate "
            "returns an OrderedDict of numpy.float64; the history an OrderedDict (of plain floats, which a "
            "weights_only checkpoint accepts)",
-           edits={STEP: [('        self.history = {"train_loss": [], "val_loss": [], "val_accuracy": []}\n',
+           edits={STEP: [('        self.history = {"train_loss": [], "val_loss": [], "val_accuracy": [],  # one entry per epoch\n'
+                          '                        "lr": [], "grad_norm": []}  # one entry per optimizer step\n',
                           "        from collections import OrderedDict\n"
-                          "        self.history = OrderedDict(train_loss=[], val_loss=[], val_accuracy=[])\n"),
+                          "        self.history = OrderedDict(train_loss=[], val_loss=[], val_accuracy=[], lr=[], grad_norm=[])\n"),
                          (TRAIN_EPOCH,
                           "        self.model.train()\n"
                           "        batches = list(loader)\n"
@@ -489,9 +515,14 @@ MUTANTS += [
                           "                total += np.float64(loss.item()) * yb.shape[0]\n"
                           "                count += yb.shape[0]\n"
                           "                bar.update()\n"
+                          "            lr = self.optimizer.param_groups[0][\"lr\"]\n"
                           "            if self.max_grad_norm is not None:\n"
-                          "                nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=self.max_grad_norm)\n"
+                          "                norm = nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=self.max_grad_norm)\n"
+                          "            else:\n"
+                          "                norm = nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=float('inf'))\n"
                           "            self.optimizer.step()\n"
+                          "            self.history[\"lr\"].append(float(lr))\n"
+                          "            self.history[\"grad_norm\"].append(norm.item())\n"
                           "            if self.scheduler is not None:\n"
                           "                self.scheduler.step()\n"
                           "        bar.close()\n"
