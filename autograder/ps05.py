@@ -309,17 +309,20 @@ def collect_no_patience(fns: dict, seed: int) -> dict:
 KEYS = ("train_loss", "val_loss", "val_accuracy")
 
 
+def history_list(returned: dict, key: str, per: str = "epoch", where: str = "") -> list[float]:
+    """history[key] of a described history, checked to be a list of floats (one per `per`)."""
+    d = returned["items"][key]
+    if d["type"] not in ("list", "tuple"):
+        raise AuditFailure(f"{where}history[{key!r}] is a {d['type']}; it should be a list with one float per {per}.")
+    return [require_float(item, f"{where}an entry of history[{key!r}]", "Append .item() values.") for item in d["items"]]
+
+
 def lists(returned: dict) -> dict[str, list[float]]:
     """The history's three sequences, checked to hold floats and to have one length."""
     if returned["type"] != "dict" or not set(KEYS) <= set(returned.get("items", {})):
         raise AuditFailure(f"fit returned a {returned['type']}; return a dict with the lists "
                            f"{', '.join(KEYS)}, one entry per epoch.")
-    out = {}
-    for key in KEYS:
-        d = returned["items"][key]
-        if d["type"] not in ("list", "tuple"):
-            raise AuditFailure(f"history[{key!r}] is a {d['type']}; it should be a list with one float per epoch.")
-        out[key] = [require_float(item, f"an entry of history[{key!r}]", "Append .item() values.") for item in d["items"]]
+    out = {key: history_list(returned, key) for key in KEYS}
     lengths = {key: len(v) for key, v in out.items()}
     if len(set(lengths.values())) != 1:
         raise AuditFailure(f"The history's lists have different lengths {lengths}: append to all three once per epoch.")

@@ -25,7 +25,7 @@ from autograder.ps02 import (collect_run, judge_large_batch_gradient, judge_step
                              judge_zero_grad_at_window_start)
 from autograder.ps03 import same, torch_lrs
 from autograder.ps04 import EXPLODING_LR, clipped, exploding, exploding_setup, global_l2, own_gradient, step_max_norm
-from autograder.ps05 import (WatchingLoss, fit_case, judge_batchnorm_untouched, judge_eval_deterministic,
+from autograder.ps05 import (WatchingLoss, fit_case, history_list, judge_batchnorm_untouched, judge_eval_deterministic,
                              judge_mode_restored, judge_no_graph, lists, result, truth)
 from autograder.ps05 import collect_evaluate as collect_ps05_evaluate, judge_evaluate_values as judge_ps05_evaluate_values
 from autograder.ps06 import Drawing, disk_full_at, plant
@@ -235,15 +235,7 @@ def step_list(history: dict, key: str, where: str) -> list[float]:
     if history["type"] != "dict" or key not in history.get("items", {}):
         raise AuditFailure(f"{where}, the Trainer's history had no {key!r} list: keep the history the constructor "
                            f"makes, and append to history[{key!r}] at every optimizer step.")
-    d = history["items"][key]
-    if d["type"] not in ("list", "tuple"):
-        raise AuditFailure(f"{where}, history[{key!r}] was a {d['type']}; it should be a list, one float per "
-                           f"optimizer step.")
-    for item in d["items"]:
-        if item["type"] != "float":
-            raise AuditFailure(f"{where}, history[{key!r}] held a {item['type']}: append Python floats (the .item() "
-                               f"of a tensor).")
-    return [item["value"] for item in d["items"]]
+    return history_list(history, key, "optimizer step", f"{where}, ")
 
 
 def judge_step_log(rec: dict, seed: int) -> None:
@@ -266,7 +258,7 @@ def judge_step_log(rec: dict, seed: int) -> None:
                                f"optimizer steps: record once per window, at its optimizer step.")
         raise AuditFailure(f"{where}, history[{key!r}] held {len(got)} entries for {n} optimizer steps: append one "
                            f"per optimizer step.")
-    if n != windows or len(set(map(len, lists.values()))) != 1:
+    if n != windows:
         return
     lrs, norms = lists["lr"], lists["grad_norm"]
     if not all(map(same, lrs, used)) and not all(map(same, lrs, [lr] + used[:-1])):
